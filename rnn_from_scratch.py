@@ -1,0 +1,726 @@
+"""A character-level recurrent neural network in plain Python.
+
+One file, standard library only: read it top to bottom. It trains a vanilla
+RNN to predict the next character of a text file, then writes new text.
+
+For each position t, with x_t the index of the input character:
+
+    h_t = tanh(U[:, x_t] + W·h_{t-1} + b)      hidden state     (hidden)
+    o_t = V·h_t + c                            scores / logits  (vocab)
+    p_t = softmax(o_t)                         next-char probabilities
+    L   = Σ_t -log p_t[y_t]                    cross-entropy, y_t = next char
+
+U[:, x_t] is U times a one-hot vector, done as a column lookup. Training runs
+backpropagation through time over chunks of SEQUENCE_LENGTH characters,
+carries h from chunk to chunk, clips each gradient entry to [-5, 5] and
+updates with Adagrad:  memory += g²;  param -= rate · g / sqrt(memory + 1e-8).
+
+Run:    python rnn_from_scratch.py                    train on data.txt, then sample
+        python rnn_from_scratch.py --generate "Once"  sample from model.json
+        python rnn_from_scratch.py --help             every flag
+"""
+
+# -----------------------------------------------------------------------------
+# imports
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+from operator import mul
+
+# -----------------------------------------------------------------------------
+# constants: edit these, or pass the matching --flag
+
+DATA_PATH = "data.txt"           # training text, UTF-8; any size from a few chars
+MODEL_PATH = "model.json"        # checkpoint; vocab.json, config.json go beside it
+HIDDEN_SIZE = 100                # hidden units; 32-256, cost grows as hidden²
+SEQUENCE_LENGTH = 25             # chars per chunk of backprop through time; 10-100
+LEARNING_RATE = 0.1              # Adagrad step size; 0.01-0.3, too high diverges
+MAX_ITERATIONS = 6000            # training updates, one chunk each; 1-1,000,000
+SAMPLE_EVERY = 1000              # print a sample and save a checkpoint this often
+SAMPLE_LENGTH = 300              # characters to generate per sample; 0-10,000
+PRIME_TEXT = "Once upon a time"  # text fed in before sampling starts
+TEMPERATURE = 0.6                # 1.0 = model's own odds, < 1.0 = safer, > 1.0 = wilder
+VALIDATION_FRACTION = 0.1        # last part of the data held out; 0 (none) to 0.5
+LOG_EVERY = 100                  # print a progress line this often (iterations)
+SEED = 42                        # random seed: same seed, same weights and samples
+
+# -----------------------------------------------------------------------------
+# list-math helpers: vectors are lists of floats, matrices are lists of rows
+
+if hasattr(math, "sumprod"):
+    dot = math.sumprod  # Python 3.12+: one C loop over both lists
+else:
+    def dot(a, b):
+        """Inner product: map(mul) runs in C, so no bytecode per element."""
+        return sum(map(mul, a, b))
+
+
+def matvec(matrix, vector):
+    """matrix·vector for matrix rows×cols, vector cols -> rows."""
+    return [dot(row, vector) for row in matrix]
+
+
+def transpose(matrix):
+    """rows×cols -> cols×rows, as tuples (zip runs in C)."""
+    return list(zip(*matrix))
+
+
+def outer_sum(a_vectors, b_vectors):
+    """Σ_t a_t b_tᵀ for T vectors a_t (n) and b_t (m) -> n×m matrix.
+
+    Computed as one matrix product: entry (i, j) is the dot of a's i-th
+    column with b's j-th column, so the loop over t runs in C.
+    """
+    b_columns = transpose(b_vectors)
+    return [[dot(a_column, b_column) for b_column in b_columns]
+            for a_column in transpose(a_vectors)]
+
+
+def softmax(scores):
+    """Probabilities and log-sum-exp of scores; subtract the max so exp never
+    overflows. -log p[y] is then lse - scores[y], which never takes log(0)."""
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps], top + math.log(total)
+
+
+def zeros(rows, cols):
+    """rows×cols matrix of 0.0."""
+    return [[0.0] * cols for _ in range(rows)]
+
+
+def zeros_like(param):
+    """0.0 everywhere, shaped like param (a vector or a matrix)."""
+    if isinstance(param[0], list):
+        return [[0.0] * len(row) for row in param]
+    return [0.0] * len(param)
+
+
+def gaussian_matrix(rows, cols, std, rng):
+    """rows×cols matrix drawn from N(0, std²)."""
+    return [[rng.gauss(0.0, std) for _ in range(cols)] for _ in range(rows)]
+
+
+# -----------------------------------------------------------------------------
+# the recurrent neural network
+
+PARAM_NAMES = ("U", "W", "V", "b", "c")
+
+
+class RecurrentNeuralNetwork:
+    """Vanilla RNN. U: hidden×vocab, W: hidden×hidden, V: vocab×hidden,
+    b: hidden, c: vocab. All plain lists of floats that you may edit."""
+
+    def __init__(self, vocab_size, hidden_size, seed=None):
+        rng = random.Random(seed)
+        self.U = gaussian_matrix(hidden_size, vocab_size, 0.01, rng)
+        self.W = gaussian_matrix(hidden_size, hidden_size, 0.01, rng)
+        self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
+        self.b = [0.0] * hidden_size
+        self.c = [0.0] * vocab_size
+        # Adagrad memory: running sum of squared gradients, one per weight
+        self.memory = {name: zeros_like(getattr(self, name))
+                       for name in PARAM_NAMES}
+
+    def step(self, x, h):
+        """h_t = tanh(U[:, x] + W·h + b) for input index x, h: hidden."""
+        return [math.tanh(U_row[x] + dot(W_row, h) + b_i)
+                for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+
+    def scores(self, h):
+        """o_t = V·h + c: one score per vocabulary character."""
+        return [dot(V_row, h) + c_i for V_row, c_i in zip(self.V, self.c)]
+
+    def loss_and_gradients(self, inputs, targets, h_prev):
+        """Forward and backward over one chunk of T = len(inputs) characters.
+
+        Returns (loss in nats summed over the chunk, grads {"U" ... "c"},
+        h_last). The gradients are exact and unclipped.
+        """
+        T = len(inputs)
+        hs, ps = {-1: list(h_prev)}, {}
+        loss = 0.0
+        for t in range(T):                                  # forward pass
+            hs[t] = self.step(inputs[t], hs[t - 1])         # new hidden state
+            o = self.scores(hs[t])                          # scores
+            ps[t], lse = softmax(o)                         # probabilities
+            loss += lse - o[targets[t]]                     # -log p_t[y_t]
+
+        hidden_size = len(self.b)
+        VT, WT = transpose(self.V), transpose(self.W)       # columns as rows
+        dU = zeros(hidden_size, len(self.c))
+        dys, dh_raws = [None] * T, [None] * T
+        dh_next = [0.0] * hidden_size                       # from step t+1
+        for t in reversed(range(T)):                        # backward pass
+            dy = list(ps[t])
+            dy[targets[t]] -= 1.0                           # dL/do = p - onehot(y)
+            dh = [dot(V_col, dy) + n                        # backprop into h
+                  for V_col, n in zip(VT, dh_next)]
+            dh_raw = [(1.0 - h * h) * g                     # backprop through tanh
+                      for h, g in zip(hs[t], dh)]
+            x = inputs[t]
+            for i, g in enumerate(dh_raw):                  # dU[:, x] += dh_raw
+                dU[i][x] += g
+            dh_next = matvec(WT, dh_raw)                    # W^T·dh_raw to step t-1
+            dys[t], dh_raws[t] = dy, dh_raw
+
+        grads = {
+            "U": dU,
+            "W": outer_sum(dh_raws, [hs[t - 1] for t in range(T)]),  # Σ dh_raw h_{t-1}ᵀ
+            "V": outer_sum(dys, [hs[t] for t in range(T)]),          # Σ dy h_tᵀ
+            "b": [sum(column) for column in zip(*dh_raws)],          # Σ dh_raw
+            "c": [sum(column) for column in zip(*dys)],              # Σ dy
+        }
+        return loss, grads, hs[T - 1]
+
+    def update(self, grads, learning_rate):
+        """Clip each gradient entry to [-5, 5], then take one Adagrad step."""
+        for name in PARAM_NAMES:
+            param, memory, grad = getattr(self, name), self.memory[name], grads[name]
+            if name in ("b", "c"):                          # vectors: one row
+                param, memory, grad = [param], [memory], [grad]
+            for p_row, m_row, g_row in zip(param, memory, grad):
+                g_row = [g if -5.0 <= g <= 5.0 else math.copysign(5.0, g)
+                         for g in g_row]                    # clip
+                m_row[:] = [m + g * g for m, g in zip(m_row, g_row)]  # memory += g²
+                p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
+                            for p, g, m in zip(p_row, g_row, m_row)]  # Adagrad step
+
+    def sample(self, h, first_index, length, temperature=1.0, rng=None):
+        """Feed first_index, then draw `length` characters, feeding each one
+        back in. h: hidden state before first_index. Returns the new indices."""
+        rng = rng or random.Random()
+        choices = range(len(self.c))
+        x, drawn = first_index, []
+        for _ in range(length):
+            h = self.step(x, h)
+            probs, _ = softmax([s / temperature for s in self.scores(h)])
+            x = rng.choices(choices, weights=probs)[0]
+            drawn.append(x)
+        return drawn
+
+
+# -----------------------------------------------------------------------------
+# data, vocabulary and model files
+
+class UserError(Exception):
+    """A mistake in the user's input: main() prints it as one line,
+    'error: ...', and exits with status 2."""
+
+
+def read_text(path):
+    """The text of a UTF-8 file, with Windows line endings made \\n."""
+    if not os.path.isfile(path):
+        problem = "is a folder" if os.path.isdir(path) else "was not found"
+        raise UserError(f"data file {path} {problem}; "
+                        f"pass --data with the path of a text file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise UserError(f"cannot read data file {path}: {e.strerror}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{path} is not valid UTF-8: byte 0x{raw[e.start]:02x} "
+                        f"at byte offset {e.start} (line {line}); "
+                        f"save the file as UTF-8 and try again")
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    if len(text) < 2:
+        size = "is empty" if not text else "has only 1 character"
+        raise UserError(f"data file {path} {size}; it needs at least 2 "
+                        f"characters (an input and the next one to predict)")
+    return text
+
+
+def show_chars(chars, limit=60):
+    """Characters as Python literals, e.g. 'a', '\\n', shortened if long."""
+    shown = " ".join(repr(ch) for ch in chars)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
+def encode(text, vocab, what):
+    """Indices of text's characters in vocab. Unknown characters are an
+    error that names each of them; `what` names the text in that message."""
+    index = {ch: i for i, ch in enumerate(vocab)}
+    unknown = sorted(set(text) - set(index))
+    if unknown:
+        raise UserError(f"{what} has characters the model never saw: "
+                        f"{show_chars(unknown)}; allowed ({len(vocab)}): "
+                        f"{show_chars(vocab)}")
+    return [index[ch] for ch in text]
+
+
+def write_atomically(path, text):
+    """Write a temp file in the same folder, fsync it, then os.replace it
+    over path: a crash mid-save leaves the old file whole."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp_path, path)
+        except BaseException:
+            os.remove(temp_path)
+            raise
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}")
+
+
+def check_writable(path):
+    """Fail now, not after an hour of training, if path can't be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserError(f"--model {path} is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write --model {path}: "
+                        f"folder {folder} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write --model {path}: {e.strerror}")
+
+
+def save_model(path, model, vocab, config, progress):
+    """Save weights, Adagrad memory, vocabulary, config and training
+    progress (iteration, position, h, smooth_loss, history) as JSON."""
+    checkpoint = {"format": "rnn_from_scratch model 1", "vocab": vocab,
+                  "config": config,
+                  "params": {name: getattr(model, name) for name in PARAM_NAMES},
+                  "memory": model.memory}
+    checkpoint.update(progress)
+    write_atomically(path, json.dumps(checkpoint, ensure_ascii=False))
+
+
+def load_model(path):
+    """Read and check a model file: (model, vocab, checkpoint dict).
+
+    Only JSON is parsed, so nothing in the file can ever run. Any problem
+    is a UserError that names the file.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"model file {path} was not found; train one first "
+                        f"with: python rnn_from_scratch.py --model {path}")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:1] == b"\x80":
+        raise UserError(f"{path} is a pickle file; this script never loads "
+                        f"pickles (loading one can run any code): retrain "
+                        f"to get a JSON model")
+
+    def refuse(name):
+        raise ValueError(f"it holds {name}")
+
+    try:
+        checkpoint = json.loads(raw.decode("utf-8"), parse_constant=refuse)
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a model file: it is not text")
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e.msg} at line "
+                        f"{e.lineno} column {e.colno}); it may be truncated: "
+                        f"retrain or restore a copy")
+    except ValueError as e:
+        raise UserError(f"{path} is not a usable model file: {e}")
+
+    def bad(why):
+        return UserError(f"{path} is not a usable model file: {why}")
+
+    if not isinstance(checkpoint, dict):
+        raise bad("it holds no JSON object")
+    vocab, params = checkpoint.get("vocab"), checkpoint.get("params")
+    if (not isinstance(vocab, list) or not vocab
+            or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+            or len(set(vocab)) != len(vocab)):
+        raise bad("'vocab' must be a list of distinct single characters")
+    if not isinstance(params, dict) or not all(n in params for n in PARAM_NAMES):
+        raise bad("'params' must hold U, W, V, b and c")
+    hidden = len(params["b"]) if isinstance(params["b"], list) else 0
+    if hidden < 1:
+        raise bad("'b' must be a non-empty list")
+    size = len(params["c"]) if isinstance(params["c"], list) else 0
+    if size != len(vocab):
+        raise bad(f"the vocab has {len(vocab)} characters but the weights "
+                  f"(c) are for {size}")
+    shapes = {"U": (hidden, size), "W": (hidden, hidden),
+              "V": (size, hidden), "b": (hidden,), "c": (size,)}
+    model = RecurrentNeuralNetwork(size, hidden)
+    for name in PARAM_NAMES:
+        setattr(model, name, checked_numbers(params[name], shapes[name],
+                                             name, bad))
+        memory = checkpoint.get("memory", {}).get(name)
+        if memory is not None:
+            model.memory[name] = checked_numbers(memory, shapes[name],
+                                                 "memory " + name, bad)
+    checkpoint["h"] = checked_numbers(checkpoint.get("h", [0.0] * hidden),
+                                      (hidden,), "h", bad)
+    for key in ("iteration", "position"):
+        value = checkpoint.setdefault(key, 0)
+        if type(value) is not int or value < 0:
+            raise bad(f"'{key}' must be a whole number >= 0")
+    if not isinstance(checkpoint.get("config", {}), dict):
+        raise bad("'config' must be an object")
+    return model, vocab, checkpoint
+
+
+def checked_numbers(value, shape, name, bad):
+    """value as floats if it is a list (of lists) of finite numbers of this
+    shape, (n,) or (rows, cols); else raise bad(...)."""
+    rows = [value] if len(shape) == 1 else value
+    want = "×".join(str(n) for n in shape)
+    if not isinstance(rows, list) or len(rows) != (1 if len(shape) == 1
+                                                   else shape[0]):
+        raise bad(f"{name} should be {want}")
+    for row in rows:
+        if not isinstance(row, list) or len(row) != shape[-1]:
+            raise bad(f"{name} should be {want}")
+        for v in row:
+            if type(v) not in (int, float) or not math.isfinite(v):
+                raise bad(f"{name} holds {v!r}, not a finite number")
+    floats = [[float(v) for v in row] for row in rows]
+    return floats[0] if len(shape) == 1 else floats
+
+
+# -----------------------------------------------------------------------------
+# training
+
+def split_data(text, fraction):
+    """(training text, validation text): the last `fraction` is held out.
+    The validation text is "" when it would be too short to score."""
+    n_val = int(len(text) * fraction)
+    if n_val < 2 or len(text) - n_val < 2:
+        return text, ""
+    return text[:-n_val], text[-n_val:]
+
+
+def evaluate(model, ids):
+    """Average loss in bits per character of predicting ids[1:] from ids
+    (forward only, h starts at zero)."""
+    h = [0.0] * len(model.b)
+    total = 0.0
+    for x, y in zip(ids, ids[1:]):
+        h = model.step(x, h)
+        o = model.scores(h)
+        total += softmax(o)[1] - o[y]                # -log p[y]
+    return total / (len(ids) - 1) / math.log(2)
+
+
+def clock(seconds):
+    """Seconds as h:mm:ss or m:ss."""
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def print_sample(title, text):
+    """Print text framed by rules of dashes."""
+    print(f"--- {title} ".ljust(79, "-"))
+    print(text)
+    print("-" * 79, flush=True)
+
+
+def all_finite(model):
+    """True if no weight is NaN or infinite (a sum of a row is, if any is)."""
+    return all(math.isfinite(sum(row)) for name in PARAM_NAMES
+               for row in (getattr(model, name) if name in "UWV"
+                           else [getattr(model, name)]))
+
+
+def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
+    """Run updates until progress["iteration"] reaches args.max_iterations.
+
+    progress holds iteration, position, h, smooth_loss and history, and is
+    updated in place; save() writes a checkpoint, sample() returns text.
+    Ctrl-C saves a checkpoint and raises KeyboardInterrupt.
+    """
+    start_bits = math.log2(len(vocab))        # loss of a uniform guess
+    start_time, start_iteration, chars = time.time(), progress["iteration"], 0
+    val_bits = None
+    stop = []
+    old_handler = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    try:
+        while progress["iteration"] < args.max_iterations:
+            if stop:
+                save()
+                print(f"\ninterrupted at iteration {progress['iteration']}; "
+                      f"saved {args.model}. Continue with:\n  python "
+                      f"{' '.join(sys.argv)} --resume", file=sys.stderr)
+                raise KeyboardInterrupt
+            position, h = progress["position"], progress["h"]
+            if position + 1 >= len(train_ids):               # wrap around
+                position, h = 0, [0.0] * len(model.b)
+            end = min(position + args.sequence_length, len(train_ids) - 1)
+            inputs = train_ids[position:end]
+            targets = train_ids[position + 1:end + 1]
+            loss, grads, h = model.loss_and_gradients(inputs, targets, h)
+            bits = loss / len(inputs) / math.log(2)
+            iteration = progress["iteration"] + 1
+            if not math.isfinite(bits) or bits > 3 * start_bits:
+                raise UserError(
+                    f"training diverged at iteration {iteration} (loss "
+                    f"{bits:.3g} bits/char): --learning-rate "
+                    f"{args.learning_rate:g} is too high, try "
+                    f"{args.learning_rate / 10:g}; {args.model} was left "
+                    f"as it was")
+            model.update(grads, args.learning_rate)
+            chars += len(inputs)
+            progress.update(iteration=iteration, position=end, h=h,
+                            smooth_loss=0.99 * progress["smooth_loss"] + 0.01 * bits)
+
+            checkpoint = iteration % args.sample_every == 0 or iteration == args.max_iterations
+            if checkpoint and val_ids:
+                val_bits = evaluate(model, val_ids)
+                progress["history"]["val"].append([iteration, val_bits])
+            if checkpoint or iteration % args.log_every == 0:
+                progress["history"]["train"].append([iteration, progress["smooth_loss"]])
+                elapsed = time.time() - start_time
+                left = elapsed / (iteration - start_iteration) * (args.max_iterations - iteration)
+                val = f"{val_bits:.2f}" if val_bits is not None else "-"
+                print(f"iter {iteration}/{args.max_iterations} | train "
+                      f"{progress['smooth_loss']:.2f} bits/char | val {val} | "
+                      f"{chars / elapsed:,.0f} chars/s | {clock(elapsed)} "
+                      f"elapsed, {clock(left)} left", flush=True)
+            if checkpoint:
+                if not all_finite(model):
+                    raise UserError(f"training diverged at iteration {iteration}: "
+                                    f"a weight is NaN or infinite; try a smaller "
+                                    f"--learning-rate; {args.model} was left as it was")
+                if args.sample_length:
+                    print_sample(f"sample at iteration {iteration}", sample())
+                save()
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
+
+
+# -----------------------------------------------------------------------------
+# sampling
+
+def generate(model, vocab, prime_text, length, temperature, rng):
+    """prime_text followed by `length` sampled characters. The prime is fed
+    through the network one character at a time to set the hidden state."""
+    ids = encode(prime_text, vocab, "the prime text")
+    h = [0.0] * len(model.b)
+    for x in ids[:-1]:
+        h = model.step(x, h)
+    drawn = model.sample(h, ids[-1], length, temperature, rng)
+    return prime_text + "".join(vocab[i] for i in drawn)
+
+
+# -----------------------------------------------------------------------------
+# main: flags, then train or generate
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one 'error:' line."""
+
+    def error(self, message):
+        raise UserError(message)
+
+
+def temperatures(text):
+    """--temperature value: one number or several, comma-separated."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number or a "
+                                         f"comma-separated list of numbers")
+
+
+def parse_args(argv):
+    """Flags, each defaulting to the constant of the same name."""
+    p = ArgumentParser(description="Train a character-level RNN on a text "
+                       "file, then generate text from it.", allow_abbrev=False)
+    p.add_argument("--data", default=DATA_PATH,
+                   help="training text, UTF-8 (default: %(default)s)")
+    p.add_argument("--model", default=MODEL_PATH,
+                   help="model file to write, or read with --generate/--resume "
+                   "(default: %(default)s)")
+    p.add_argument("--hidden-size", type=int, default=HIDDEN_SIZE,
+                   help="hidden units (default: %(default)s)")
+    p.add_argument("--sequence-length", type=int, default=SEQUENCE_LENGTH,
+                   help="characters per chunk of backprop through time "
+                   "(default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
+                   help="Adagrad step size (default: %(default)s)")
+    p.add_argument("--max-iterations", type=int, default=MAX_ITERATIONS,
+                   help="total training updates, one chunk each "
+                   "(default: %(default)s)")
+    p.add_argument("--sample-every", type=int, default=SAMPLE_EVERY,
+                   help="print a sample and save a checkpoint every N "
+                   "iterations (default: %(default)s)")
+    p.add_argument("--sample-length", type=int, default=SAMPLE_LENGTH,
+                   help="characters to generate (default: %(default)s)")
+    p.add_argument("--prime-text", default=PRIME_TEXT,
+                   help="text fed in before sampling (default: %(default)r)")
+    p.add_argument("--temperature", type=temperatures, default=[TEMPERATURE],
+                   help="sampling temperature; a comma-separated list gives "
+                   f"one sample each (default: {TEMPERATURE})")
+    p.add_argument("--validation-fraction", type=float,
+                   default=VALIDATION_FRACTION,
+                   help="last part of the data held out for validation "
+                   "(default: %(default)s)")
+    p.add_argument("--log-every", type=int, default=LOG_EVERY,
+                   help="print a progress line every N iterations "
+                   "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=SEED,
+                   help="random seed (default: %(default)s)")
+    p.add_argument("--generate", metavar="TEXT",
+                   help="load --model and continue TEXT; print only the text")
+    p.add_argument("--resume", action="store_true",
+                   help="continue training --model up to --max-iterations")
+    args = p.parse_args(argv)
+    check_args(args)
+    return args
+
+
+def check_args(args):
+    """Refuse values that cannot work, naming the flag."""
+    for flag, value in [("--hidden-size", args.hidden_size),
+                        ("--sequence-length", args.sequence_length),
+                        ("--max-iterations", args.max_iterations),
+                        ("--sample-every", args.sample_every),
+                        ("--log-every", args.log_every)]:
+        if value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value}")
+    if args.sample_length < 0:
+        raise UserError(f"--sample-length must be 0 or more, "
+                        f"got {args.sample_length}")
+    for flag, values in [("--learning-rate", [args.learning_rate]),
+                         ("--temperature", args.temperature)]:
+        for value in values:
+            if not (math.isfinite(value) and value > 0):
+                raise UserError(f"{flag} must be a finite number > 0, got {value}")
+    if not 0 <= args.validation_fraction < 1:
+        raise UserError(f"--validation-fraction must be in [0, 1), "
+                        f"got {args.validation_fraction}")
+    if args.generate == "" or args.prime_text == "":
+        raise UserError(f"{'--generate' if args.generate == '' else '--prime-text'}"
+                        f" needs at least one character to start from")
+
+
+def run_training(args, argv, rng):
+    """Train a new model, or continue one with --resume; then sample."""
+    text = read_text(args.data)
+    vocab = sorted(set(text))
+    encode(args.prime_text, vocab, "--prime-text")      # fail before training
+    check_writable(args.model)
+    train_text, val_text = split_data(text, args.validation_fraction)
+    if args.resume:
+        model, model_vocab, checkpoint = load_model(args.model)
+        if model_vocab != vocab:
+            raise UserError(
+                f"{args.data} and {args.model} have different characters "
+                f"(only in the data: {show_chars(sorted(set(vocab) - set(model_vocab))) or 'none'}; "
+                f"only in the model: {show_chars(sorted(set(model_vocab) - set(vocab))) or 'none'}); "
+                f"resume with the original data, or train anew without --resume")
+        hidden_given = any(a.startswith("--hidden-size") for a in argv)
+        if hidden_given and args.hidden_size != len(model.b):
+            raise UserError(f"--hidden-size {args.hidden_size} does not match "
+                            f"{args.model}, which has {len(model.b)}; "
+                            f"leave the flag out to use the file's size")
+        args.hidden_size = len(model.b)
+        if checkpoint["iteration"] >= args.max_iterations:
+            raise UserError(f"{args.model} is already at iteration "
+                            f"{checkpoint['iteration']}; raise --max-iterations "
+                            f"to train further")
+        history = checkpoint.get("history") or {"train": [], "val": []}
+        progress = {"iteration": checkpoint["iteration"],
+                    "position": checkpoint["position"], "h": checkpoint["h"],
+                    "smooth_loss": checkpoint.get("smooth_loss", math.log2(len(vocab))),
+                    "history": history}
+    else:
+        model = RecurrentNeuralNetwork(len(vocab), args.hidden_size, args.seed)
+        progress = {"iteration": 0, "position": 0,
+                    "h": [0.0] * args.hidden_size,
+                    "smooth_loss": math.log2(len(vocab)),
+                    "history": {"train": [], "val": []}}
+
+    config = {"data": args.data, "hidden_size": args.hidden_size,
+              "sequence_length": args.sequence_length,
+              "learning_rate": args.learning_rate,
+              "max_iterations": args.max_iterations,
+              "validation_fraction": args.validation_fraction,
+              "seed": args.seed, "vocab_size": len(vocab)}
+    folder = os.path.dirname(args.model)
+    write_atomically(os.path.join(folder, "vocab.json"),
+                     json.dumps(vocab, ensure_ascii=False, indent=1) + "\n")
+    write_atomically(os.path.join(folder, "config.json"),
+                     json.dumps(config, indent=2) + "\n")
+
+    n_params = sum(len(row) if isinstance(row, list) else 1
+                   for name in PARAM_NAMES for row in getattr(model, name))
+    print(f"data: {args.data}, {len(text):,} characters, {len(vocab)} distinct "
+          f"({len(train_text):,} to train on, {len(val_text):,} to validate)")
+    if not val_text:
+        print("notice: no validation split (the data or "
+              "--validation-fraction is too small); skipping validation")
+    print(f"model: hidden {args.hidden_size}, {n_params:,} weights; "
+          f"{'resuming ' + args.model + ' at iteration ' + str(progress['iteration']) if args.resume else 'new, seed ' + str(args.seed)}")
+    print(f"training: {args.max_iterations:,} iterations of "
+          f"{args.sequence_length} characters, learning rate {args.learning_rate}, "
+          f"sample and save every {args.sample_every}")
+    print(f"expected loss at start: log2({len(vocab)}) = "
+          f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
+
+    def save():
+        save_model(args.model, model, vocab, config, progress)
+
+    def sample():
+        return generate(model, vocab, args.prime_text, args.sample_length,
+                        args.temperature[0], rng)
+
+    train(model, vocab, encode(train_text, vocab, args.data),
+          encode(val_text, vocab, args.data), progress, args, save, sample)
+    print(f"saved {args.model}")
+    for temperature in args.temperature:
+        print_sample(f"sample at temperature {temperature}",
+                     generate(model, vocab, args.prime_text,
+                              args.sample_length, temperature, rng))
+
+
+def run_generate(args, rng):
+    """--generate: print the prime and its continuation, nothing else.
+    Several temperatures print one labelled sample each."""
+    model, vocab, _ = load_model(args.model)
+    encode(args.generate, vocab, "--generate text")
+    for temperature in args.temperature:
+        text = generate(model, vocab, args.generate, args.sample_length,
+                        temperature, rng)
+        if len(args.temperature) > 1:
+            print(f"--- temperature {temperature} ".ljust(79, "-"))
+        print(text)
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_args(argv)
+        rng = random.Random(args.seed)
+        if args.generate is not None:
+            run_generate(args, rng)
+        else:
+            run_training(args, argv, rng)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
