@@ -39,14 +39,14 @@ from operator import mul
 
 DATA_PATH = "data.txt"           # training text, UTF-8; any size from a few chars
 MODEL_PATH = "model.json"        # checkpoint; vocab.json, config.json go beside it
-HIDDEN_SIZE = 100                # hidden units; 32-256, cost grows as hidden²
+HIDDEN_SIZE = 64                 # hidden units; 32-256, cost grows as hidden²
 SEQUENCE_LENGTH = 25             # chars per chunk of backprop through time; 10-100
 LEARNING_RATE = 0.1              # Adagrad step size; 0.01-0.3, too high diverges
 MAX_ITERATIONS = 6000            # training updates, one chunk each; 1-1,000,000
 SAMPLE_EVERY = 1000              # print a sample and save a checkpoint this often
 SAMPLE_LENGTH = 300              # characters to generate per sample; 0-10,000
 PRIME_TEXT = "Once upon a time"  # text fed in before sampling starts
-TEMPERATURE = 0.6                # 1.0 = model's own odds, < 1.0 = safer, > 1.0 = wilder
+TEMPERATURE = 0.5                # 1.0 = model's own odds, < 1.0 = safer, > 1.0 = wilder
 VALIDATION_FRACTION = 0.1        # last part of the data held out; 0 (none) to 0.5
 LOG_EVERY = 100                  # print a progress line this often (iterations)
 SEED = 42                        # random seed: same seed, same weights and samples
@@ -121,8 +121,10 @@ class RecurrentNeuralNetwork:
 
     def __init__(self, vocab_size, hidden_size, seed=None):
         rng = random.Random(seed)
-        self.U = gaussian_matrix(hidden_size, vocab_size, 0.01, rng)
-        self.W = gaussian_matrix(hidden_size, hidden_size, 0.01, rng)
+        # std 1/sqrt(inputs summed): U adds one column, W·h sums hidden terms;
+        # V starts tiny so the first predictions are uniform: log2(vocab) bits
+        self.U = gaussian_matrix(hidden_size, vocab_size, 1.0, rng)
+        self.W = gaussian_matrix(hidden_size, hidden_size, hidden_size ** -0.5, rng)
         self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
         self.b = [0.0] * hidden_size
         self.c = [0.0] * vocab_size

@@ -1,0 +1,121 @@
+"""Speed of one training step, in microseconds per training character.
+
+    python tests/benchmark.py                 all sizes
+    python tests/benchmark.py --quick         fewer repeats
+    python tests/benchmark.py --sizes 100x65x25,256x65x25
+    pypy3 tests/benchmark.py                  the same under PyPy
+
+A step is forward + backward + the Adagrad update on one chunk. Each size
+times RecurrentNeuralNetwork beside the naive textbook version in
+naive_rnn.py (one-hot vectors, index loops: what the original list-based
+script costs), alternating the two so that a busy machine slows both alike.
+Peak memory per step comes from tracemalloc, in a separate untimed step.
+Not a test: pytest does not collect this file.
+"""
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+import naive_rnn  # noqa: E402
+from rnn_from_scratch import PARAM_NAMES, RecurrentNeuralNetwork, zeros_like  # noqa: E402
+
+SIZES = [(10, 15, 25), (50, 65, 25), (100, 65, 25), (256, 65, 25)]
+
+
+def setup(hidden, vocab, length):
+    """A model, a random chunk and a non-zero h_prev, all from one seed."""
+    rng = random.Random(0)
+    model = RecurrentNeuralNetwork(vocab, hidden, seed=0)
+    ids = [rng.randrange(vocab) for _ in range(length + 1)]
+    h_prev = [rng.uniform(-0.5, 0.5) for _ in range(hidden)]
+    return model, ids[:-1], ids[1:], h_prev
+
+
+def ours(model, inputs, targets, h_prev):
+    """One training step of the class."""
+    def step():
+        _, grads, _ = model.loss_and_gradients(inputs, targets, h_prev)
+        model.update(grads, 0.1)
+    return step
+
+
+def naive(model, inputs, targets, h_prev):
+    """One training step of the textbook version, on its own copy of the weights."""
+    params = {n: [list(r) for r in getattr(model, n)] if n in "UWV"
+              else list(getattr(model, n)) for n in PARAM_NAMES}
+    memory = {n: zeros_like(params[n]) for n in PARAM_NAMES}
+
+    def step():
+        _, grads, _ = naive_rnn.loss_and_gradients(
+            *[params[n] for n in PARAM_NAMES], inputs, targets, h_prev)
+        naive_rnn.adagrad_update(params, memory, grads, 0.1)
+    return step
+
+
+def peak_kib(step):
+    """Peak memory allocated during one call of step, in KiB."""
+    tracemalloc.start()
+    step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 1024
+
+
+def measure(size, repeats, warmup):
+    hidden, vocab, length = size
+    steps = {"ours": ours(*setup(*size)), "naive": naive(*setup(*size))}
+    for _ in range(warmup):                   # let PyPy's JIT compile first
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):                  # alternate: noise hits both
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) / length * 1e6)
+    result = {name: statistics.median(t) for name, t in times.items()}
+    if hasattr(sys, "getrefcount"):           # tracemalloc is CPython-only
+        result.update({name + " KiB": peak_kib(step) for name, step in steps.items()})
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats: a rough table in seconds")
+    parser.add_argument("--sizes", default=",".join("x".join(map(str, s)) for s in SIZES),
+                        help="hidden x vocab x chunk, comma-separated "
+                        "(default: %(default)s)")
+    args = parser.parse_args()
+    sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
+    pypy = platform.python_implementation() == "PyPy"
+    print(f"{platform.python_implementation()} {platform.python_version()} "
+          f"on {platform.machine()}: median µs per training character")
+    header = f"{'hidden':>6} {'vocab':>5} {'chunk':>5} | {'ours':>9} {'naive':>9} {'speedup':>7}"
+    if not pypy:
+        header += f" | {'ours KiB':>8} {'naive KiB':>9}"
+    print(header)
+    print("-" * len(header))
+    for size in sizes:
+        work = size[0] * (size[0] + size[1]) * size[2]
+        repeats = max(3, min(41, int(3e6 / work))) if not args.quick else 3
+        warmup = (20 if pypy else 1) if not args.quick else (5 if pypy else 0)
+        r = measure(size, repeats, warmup)
+        line = (f"{size[0]:>6} {size[1]:>5} {size[2]:>5} | {r['ours']:>9.1f} "
+                f"{r['naive']:>9.1f} {r['naive'] / r['ours']:>6.1f}x")
+        if not pypy:
+            line += f" | {r['ours KiB']:>8.0f} {r['naive KiB']:>9.0f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
