@@ -55,7 +55,7 @@ SEED = 42                        # random seed: same seed, same weights and samp
 # list-math helpers: vectors are lists of floats, matrices are lists of rows
 
 if hasattr(math, "sumprod"):
-    dot = math.sumprod  # Python 3.12+: one C loop over both lists
+    dot = math.sumprod  # CPython 3.12+: one C loop over both lists
 else:
     def dot(a, b):
         """Inner product: map(mul) runs in C, so no bytecode per element."""
@@ -68,8 +68,9 @@ def matvec(matrix, vector):
 
 
 def transpose(matrix):
-    """rows×cols -> cols×rows, as tuples (zip runs in C)."""
-    return list(zip(*matrix))
+    """rows×cols -> cols×rows. Rows stay lists: PyPy stores a list of floats
+    unboxed, which makes dot over it several times faster than over tuples."""
+    return [list(column) for column in zip(*matrix)]
 
 
 def outer_sum(a_vectors, b_vectors):
