@@ -24,6 +24,7 @@ Run:    python rnn_from_scratch.py                    train on data.txt, then sa
 # imports
 
 import argparse
+import html
 import json
 import math
 import os
@@ -41,9 +42,9 @@ DATA_PATH = "data.txt"           # training text, UTF-8; any size from a few cha
 MODEL_PATH = "model.json"        # checkpoint; vocab.json, config.json go beside it
 HIDDEN_SIZE = 64                 # hidden units; 32-256, cost grows as hidden²
 SEQUENCE_LENGTH = 25             # chars per chunk of backprop through time; 10-100
-LEARNING_RATE = 0.1              # Adagrad step size; 0.01-0.3, too high diverges
-MAX_ITERATIONS = 6000            # training updates, one chunk each; 1-1,000,000
-SAMPLE_EVERY = 1000              # print a sample and save a checkpoint this often
+LEARNING_RATE = 0.05             # Adagrad step size; 0.01-0.3, too high diverges
+MAX_ITERATIONS = 12000           # training updates, one chunk each; 1-1,000,000
+SAMPLE_EVERY = 2000              # print a sample and save a checkpoint this often
 SAMPLE_LENGTH = 300              # characters to generate per sample; 0-10,000
 PRIME_TEXT = "Once upon a time"  # text fed in before sampling starts
 TEMPERATURE = 0.5                # 1.0 = model's own odds, < 1.0 = safer, > 1.0 = wilder
@@ -360,11 +361,14 @@ def load_model(path):
                   f"(c) are for {size}")
     shapes = {"U": (hidden, size), "W": (hidden, hidden),
               "V": (size, hidden), "b": (hidden,), "c": (size,)}
+    memories = checkpoint.get("memory", {})
+    if not isinstance(memories, dict):
+        raise bad("'memory' must be an object")
     model = RecurrentNeuralNetwork(size, hidden)
     for name in PARAM_NAMES:
         setattr(model, name, checked_numbers(params[name], shapes[name],
                                              name, bad))
-        memory = checkpoint.get("memory", {}).get(name)
+        memory = memories.get(name)
         if memory is not None:
             model.memory[name] = checked_numbers(memory, shapes[name],
                                                  "memory " + name, bad)
@@ -376,6 +380,18 @@ def load_model(path):
             raise bad(f"'{key}' must be a whole number >= 0")
     if not isinstance(checkpoint.get("config", {}), dict):
         raise bad("'config' must be an object")
+    history = checkpoint.setdefault("history", {"train": [], "val": []})
+    if not isinstance(history, dict):
+        raise bad("'history' must be an object")
+    for key in ("train", "val"):
+        series = history.get(key, [])
+        if not isinstance(series, list):
+            raise bad(f"history {key} must be a list")
+        points = checked_numbers(series, (len(series), 2), "history " + key, bad)
+        history[key] = [[int(x), y] for x, y in points]
+    smooth = checkpoint.setdefault("smooth_loss", math.log2(size))
+    if type(smooth) not in (int, float) or not math.isfinite(smooth):
+        raise bad("'smooth_loss' must be a finite number")
     return model, vocab, checkpoint
 
 
@@ -522,6 +538,123 @@ def generate(model, vocab, prime_text, length, temperature, rng):
     return prime_text + "".join(vocab[i] for i in drawn)
 
 
+def predict(model, vocab, text):
+    """Feed text one character at a time; print the top 3 guesses for each
+    next character, then the average bits per character on text."""
+    ids = encode(text, vocab, "--predict text")
+    h, total = [0.0] * len(model.b), 0.0
+    print("pos  char | top 3 next characters (probability)  | actual next")
+    for t, x in enumerate(ids):
+        h = model.step(x, h)
+        probs, _ = softmax(model.scores(h))
+        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:3]
+        guesses = "  ".join(f"{vocab[i]!r:>5} {probs[i]:.3f}" for i in top)
+        actual = ""
+        if t + 1 < len(ids):
+            y = ids[t + 1]
+            total -= math.log2(probs[y]) if probs[y] > 0 else -math.inf
+            actual = f"{vocab[y]!r} {'in top 3' if y in top else 'missed'}"
+        print(f"{t:>3} {vocab[x]!r:>5} | {guesses} | {actual}")
+    if len(ids) > 1:
+        print(f"average: {total / (len(ids) - 1):.2f} bits/char over "
+              f"{len(ids) - 1} predictions")
+
+
+# -----------------------------------------------------------------------------
+# charts: the loss history as terminal text and as an SVG file
+
+def chart_axes(history):
+    """(x_ticks, y_ticks) covering every point: round numbers, first and
+    last tick at the ends of the axis."""
+    points = history["train"] + history["val"]
+    x_ticks = ticks(0, max(x for x, _ in points))
+    y_ticks = ticks(min(y for _, y in points), max(y for _, y in points))
+    return x_ticks, y_ticks
+
+
+def ticks(low, high, count=5):
+    """About `count` round-numbered ticks from <= low to >= high."""
+    raw = max(high - low, 1e-9) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first, last = math.floor(low / step), math.ceil(high / step)
+    if first == last:
+        last += 1
+    return [round(k * step, 10) for k in range(first, last + 1)]
+
+
+def text_chart(history, width=60, height=12):
+    """The train (*) and validation (o) curves as lines of text."""
+    x_ticks, y_ticks = chart_axes(history)
+    (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
+    grid = [[" "] * width for _ in range(height)]
+    for name, mark in (("train", "*"), ("val", "o")):
+        for x, y in history[name]:
+            column = round((x - x0) / (x1 - x0) * (width - 1))
+            row = round((y1 - y) / (y1 - y0) * (height - 1))
+            grid[row][column] = mark
+    lines = ["bits/char   * train   o validation"]
+    for r, row in enumerate(grid):
+        label = y1 - r * (y1 - y0) / (height - 1)
+        shown = r in (0, height // 2, height - 1)
+        lines.append(f"{label:6.2f} |" if shown else "       |")
+        lines[-1] += "".join(row)
+    lines.append("       +" + "-" * width)
+    lines.append(f"        {x0:<{width // 2}g}{x1:>{width - width // 2}g} iteration")
+    return "\n".join(lines)
+
+
+def loss_svg(history, title):
+    """The same curves as a standalone SVG document: axes, ticks, legend."""
+    width, height, left, right, top, bottom = 720, 420, 70, 150, 60, 50
+    x_ticks, y_ticks = chart_axes(history)
+    (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
+
+    def sx(x):
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
+
+    def sy(y):
+        return top + (y1 - y) / (y1 - y0) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" '
+             f'font-family="sans-serif" font-size="13">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="28" text-anchor="middle" '
+             f'font-size="15">{html.escape(title)}</text>']
+    for x in x_ticks:                                         # vertical grid
+        parts.append(f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" '
+                     f'y2="{height - bottom}" stroke="#ddd"/>')
+        parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 18}" '
+                     f'text-anchor="middle">{x:g}</text>')
+    for y in y_ticks:                                         # horizontal grid
+        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" x2="{width - right}" '
+                     f'y2="{sy(y):.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" '
+                     f'text-anchor="end">{y:g}</text>')
+    parts.append(f'<path d="M{left},{top} V{height - bottom} H{width - right}" '
+                 f'fill="none" stroke="black"/>')                # axes
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" '
+                 f'text-anchor="middle">iteration</text>')
+    parts.append(f'<text transform="translate(20 {(top + height - bottom) / 2}) '
+                 f'rotate(-90)" text-anchor="middle">bits per character</text>')
+    for k, (name, label, color) in enumerate([("train", "train (smoothed)", "#1f77b4"),
+                                              ("val", "validation", "#d62728")]):
+        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in history[name])
+        parts.append(f'<polyline class="{name}" points="{points}" fill="none" '
+                     f'stroke="{color}" stroke-width="2"/>')
+        for x, y in history[name] if name == "val" else []:   # markers
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" '
+                         f'fill="{color}"/>')
+        ly = top + 10 + 22 * k                                   # legend
+        parts.append(f'<line x1="{width - right + 12}" y1="{ly}" '
+                     f'x2="{width - right + 36}" y2="{ly}" stroke="{color}" '
+                     f'stroke-width="2"/>')
+        parts.append(f'<text x="{width - right + 42}" y="{ly + 4}">{label}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 # -----------------------------------------------------------------------------
 # main: flags, then train or generate
 
@@ -581,6 +714,9 @@ def parse_args(argv):
                    help="random seed (default: %(default)s)")
     p.add_argument("--generate", metavar="TEXT",
                    help="load --model and continue TEXT; print only the text")
+    p.add_argument("--predict", metavar="TEXT",
+                   help="load --model and show its top 3 guesses for each "
+                   "next character of TEXT")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model up to --max-iterations")
     args = p.parse_args(argv)
@@ -608,9 +744,10 @@ def check_args(args):
     if not 0 <= args.validation_fraction < 1:
         raise UserError(f"--validation-fraction must be in [0, 1), "
                         f"got {args.validation_fraction}")
-    if args.generate == "" or args.prime_text == "":
-        raise UserError(f"{'--generate' if args.generate == '' else '--prime-text'}"
-                        f" needs at least one character to start from")
+    for flag, text in [("--generate", args.generate), ("--predict", args.predict),
+                       ("--prime-text", args.prime_text)]:
+        if text == "":
+            raise UserError(f"{flag} needs at least one character")
 
 
 def run_training(args, argv, rng):
@@ -638,11 +775,10 @@ def run_training(args, argv, rng):
             raise UserError(f"{args.model} is already at iteration "
                             f"{checkpoint['iteration']}; raise --max-iterations "
                             f"to train further")
-        history = checkpoint.get("history") or {"train": [], "val": []}
         progress = {"iteration": checkpoint["iteration"],
                     "position": checkpoint["position"], "h": checkpoint["h"],
-                    "smooth_loss": checkpoint.get("smooth_loss", math.log2(len(vocab))),
-                    "history": history}
+                    "smooth_loss": checkpoint["smooth_loss"],
+                    "history": checkpoint["history"]}
     else:
         model = RecurrentNeuralNetwork(len(vocab), args.hidden_size, args.seed)
         progress = {"iteration": 0, "position": 0,
@@ -677,8 +813,13 @@ def run_training(args, argv, rng):
     print(f"expected loss at start: log2({len(vocab)}) = "
           f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
 
+    title = (f"{args.data} ({len(text):,} chars): hidden {args.hidden_size}, "
+             f"sequence {args.sequence_length}, learning rate {args.learning_rate}")
+
     def save():
         save_model(args.model, model, vocab, config, progress)
+        write_atomically(os.path.join(folder, "loss.svg"),
+                         loss_svg(progress["history"], title))
 
     def sample():
         return generate(model, vocab, args.prime_text, args.sample_length,
@@ -686,7 +827,8 @@ def run_training(args, argv, rng):
 
     train(model, vocab, encode(train_text, vocab, args.data),
           encode(val_text, vocab, args.data), progress, args, save, sample)
-    print(f"saved {args.model}")
+    print(text_chart(progress["history"]))
+    print(f"saved {args.model} and the chart {os.path.join(folder, 'loss.svg')}")
     for temperature in args.temperature:
         print_sample(f"sample at temperature {temperature}",
                      generate(model, vocab, args.prime_text,
@@ -714,6 +856,9 @@ def main(argv=None):
         rng = random.Random(args.seed)
         if args.generate is not None:
             run_generate(args, rng)
+        elif args.predict is not None:
+            model, vocab, _ = load_model(args.model)
+            predict(model, vocab, args.predict)
         else:
             run_training(args, argv, rng)
     except UserError as e:
@@ -722,6 +867,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:               # e.g. piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
