@@ -5,23 +5,22 @@ RNN to predict the next character of a text file, then writes new text.
 
 For each position t, with x_t the index of the input character:
 
-    h_t = tanh(U[:, x_t] + W·h_{t-1} + b)      hidden state     (hidden)
-    o_t = V·h_t + c                            scores / logits  (vocab)
-    p_t = softmax(o_t)                         next-char probabilities
-    L   = Σ_t -log p_t[y_t]                    cross-entropy, y_t = next char
+    h_t = tanh(U[:, x_t] + W·h_{t-1} + b)   hidden state   (hidden)
+    o_t = V·h_t + c                         scores         (vocab)
+    p_t = softmax(o_t)                      probabilities of the next char
+    L   = Σ_t -log p_t[y_t]                 cross-entropy; y_t = next char
 
-U[:, x_t] is U times a one-hot vector, done as a column lookup. Training runs
-backpropagation through time over chunks of SEQUENCE_LENGTH characters,
+U[:, x_t] is U times a one-hot vector, done as a column lookup. Training
+runs backpropagation through time over chunks of SEQUENCE_LENGTH chars,
 carries h from chunk to chunk, clips each gradient entry to [-5, 5] and
-updates with Adagrad:  memory += g²;  param -= rate · g / sqrt(memory + 1e-8).
+updates with Adagrad:  memory += g²;  param -= rate·g / sqrt(memory + 1e-8).
 
-Run:    python rnn_from_scratch.py                    train on data.txt, then sample
-        python rnn_from_scratch.py --generate "Once"  sample from model.json
-        python rnn_from_scratch.py --help             every flag
+Run:  python rnn_from_scratch.py                    train, then sample
+      python rnn_from_scratch.py --generate "Once"  sample from model.json
+      python rnn_from_scratch.py --help             every flag
 """
 
-# -----------------------------------------------------------------------------
-# imports
+# --- imports -----------------------------------------------------------------
 
 import argparse
 import html
@@ -29,31 +28,31 @@ import json
 import math
 import os
 import random
+import shlex
 import signal
 import sys
 import tempfile
 import time
 from operator import mul
 
-# -----------------------------------------------------------------------------
-# constants: edit these, or pass the matching --flag
+# --- constants: edit these, or pass the matching --flag ----------------------
 
-DATA_PATH = "data.txt"           # training text, UTF-8; any size from a few chars
-MODEL_PATH = "model.json"        # checkpoint; vocab.json, config.json go beside it
-HIDDEN_SIZE = 64                 # hidden units; 32-256, cost grows as hidden²
-SEQUENCE_LENGTH = 25             # chars per chunk of backprop through time; 10-100
-LEARNING_RATE = 0.05             # Adagrad step size; 0.01-0.3, too high diverges
-MAX_ITERATIONS = 12000           # training updates, one chunk each; 1-1,000,000
-SAMPLE_EVERY = 2000              # print a sample and save a checkpoint this often
-SAMPLE_LENGTH = 300              # characters to generate per sample; 0-10,000
-PRIME_TEXT = "Once upon a time"  # text fed in before sampling starts
-TEMPERATURE = 0.5                # 1.0 = model's own odds, < 1.0 = safer, > 1.0 = wilder
-VALIDATION_FRACTION = 0.1        # last part of the data held out; 0 (none) to 0.5
-LOG_EVERY = 100                  # print a progress line this often (iterations)
-SEED = 42                        # random seed: same seed, same weights and samples
+DATA_PATH = "data.txt"        # training text, UTF-8; 2 characters or more
+MODEL_PATH = "model.json"     # checkpoint; vocab.json, config.json go beside
+HIDDEN_SIZE = 64              # hidden units; 16-256, time grows as hidden²
+SEQUENCE_LENGTH = 25          # chars per chunk of backprop; 10-100
+LEARNING_RATE = 0.05          # Adagrad step size; 0.01-0.2, too high diverges
+MAX_ITERATIONS = 12000        # updates, one chunk each; 1,000-1,000,000
+SAMPLE_EVERY = 2000           # sample, validate and save this often
+SAMPLE_LENGTH = 300           # characters per sample; 0-10,000
+PRIME_TEXT = "Once upon a time"  # fed in before sampling; chars of the data
+TEMPERATURE = 0.5             # 1.0 = no change, < 1.0 safer, > 1.0 wilder
+VALIDATION_FRACTION = 0.1     # last part of the data held out; 0-0.5
+LOG_EVERY = 100               # print a progress line this often
+SEED = 42                     # same seed, same weights and samples
 
-# -----------------------------------------------------------------------------
-# list-math helpers: vectors are lists of floats, matrices are lists of rows
+# --- list-math helpers -------------------------------------------------------
+# Vectors are lists of floats; matrices are lists of rows.
 
 if hasattr(math, "sumprod"):
     dot = math.sumprod  # CPython 3.12+: one C loop over both lists
@@ -94,11 +93,6 @@ def softmax(scores):
     return [e / total for e in exps], top + math.log(total)
 
 
-def zeros(rows, cols):
-    """rows×cols matrix of 0.0."""
-    return [[0.0] * cols for _ in range(rows)]
-
-
 def zeros_like(param):
     """0.0 everywhere, shaped like param (a vector or a matrix)."""
     if isinstance(param[0], list):
@@ -111,22 +105,22 @@ def gaussian_matrix(rows, cols, std, rng):
     return [[rng.gauss(0.0, std) for _ in range(cols)] for _ in range(rows)]
 
 
-# -----------------------------------------------------------------------------
-# the recurrent neural network
+# --- the recurrent neural network --------------------------------------------
 
 PARAM_NAMES = ("U", "W", "V", "b", "c")
 
 
 class RecurrentNeuralNetwork:
     """Vanilla RNN. U: hidden×vocab, W: hidden×hidden, V: vocab×hidden,
-    b: hidden, c: vocab. All plain lists of floats that you may edit."""
+    b: hidden, c: vocab. Plain lists of floats, which you may edit."""
 
     def __init__(self, vocab_size, hidden_size, seed=None):
         rng = random.Random(seed)
-        # std 1/sqrt(inputs summed): U adds one column, W·h sums hidden terms;
-        # V starts tiny so the first predictions are uniform: log2(vocab) bits
+        # std 1/sqrt(terms summed): U adds one column, W·h sums `hidden`
+        # terms; V starts tiny, so the first guesses are uniform
         self.U = gaussian_matrix(hidden_size, vocab_size, 1.0, rng)
-        self.W = gaussian_matrix(hidden_size, hidden_size, hidden_size ** -0.5, rng)
+        self.W = gaussian_matrix(hidden_size, hidden_size,
+                                 hidden_size ** -0.5, rng)
         self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
         self.b = [0.0] * hidden_size
         self.c = [0.0] * vocab_size
@@ -135,7 +129,7 @@ class RecurrentNeuralNetwork:
                        for name in PARAM_NAMES}
 
     def step(self, x, h):
-        """h_t = tanh(U[:, x] + W·h + b) for input index x, h: hidden."""
+        """h_t = tanh(U[:, x] + W·h + b) for input index x; h: hidden."""
         return [math.tanh(U_row[x] + dot(W_row, h) + b_i)
                 for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
 
@@ -144,63 +138,64 @@ class RecurrentNeuralNetwork:
         return [dot(V_row, h) + c_i for V_row, c_i in zip(self.V, self.c)]
 
     def loss_and_gradients(self, inputs, targets, h_prev):
-        """Forward and backward over one chunk of T = len(inputs) characters.
+        """Forward and backward over one chunk of T = len(inputs) chars.
 
-        Returns (loss in nats summed over the chunk, grads {"U" ... "c"},
-        h_last). The gradients are exact and unclipped.
+        Returns (loss: nats summed over the chunk, grads: {"U", ..., "c"}
+        shaped like the parameters, exact and unclipped, h_last: hidden).
         """
         T = len(inputs)
         hs, ps = {-1: list(h_prev)}, {}
         loss = 0.0
-        for t in range(T):                                  # forward pass
-            hs[t] = self.step(inputs[t], hs[t - 1])         # new hidden state
-            o = self.scores(hs[t])                          # scores
-            ps[t], lse = softmax(o)                         # probabilities
-            loss += lse - o[targets[t]]                     # -log p_t[y_t]
+        for t in range(T):                               # forward pass
+            hs[t] = self.step(inputs[t], hs[t - 1])      # hidden state
+            o = self.scores(hs[t])                       # scores
+            ps[t], lse = softmax(o)                      # probabilities
+            loss += lse - o[targets[t]]                  # -log p_t[y_t]
 
-        hidden_size = len(self.b)
-        VT, WT = transpose(self.V), transpose(self.W)       # columns as rows
-        dU = zeros(hidden_size, len(self.c))
+        VT, WT = transpose(self.V), transpose(self.W)    # columns as rows
+        dU = zeros_like(self.U)
         dys, dh_raws = [None] * T, [None] * T
-        dh_next = [0.0] * hidden_size                       # from step t+1
-        for t in reversed(range(T)):                        # backward pass
+        dh_next = [0.0] * len(self.b)                    # from step t+1
+        for t in reversed(range(T)):                     # backward pass
             dy = list(ps[t])
-            dy[targets[t]] -= 1.0                           # dL/do = p - onehot(y)
-            dh = [dot(V_col, dy) + n                        # backprop into h
+            dy[targets[t]] -= 1.0                        # dL/do = p - onehot
+            dh = [dot(V_col, dy) + n                     # backprop into h
                   for V_col, n in zip(VT, dh_next)]
-            dh_raw = [(1.0 - h * h) * g                     # backprop through tanh
+            dh_raw = [(1.0 - h * h) * g                  # backprop thru tanh
                       for h, g in zip(hs[t], dh)]
-            x = inputs[t]
-            for i, g in enumerate(dh_raw):                  # dU[:, x] += dh_raw
-                dU[i][x] += g
-            dh_next = matvec(WT, dh_raw)                    # W^T·dh_raw to step t-1
+            for i, g in enumerate(dh_raw):               # dU[:, x_t] += dh_raw
+                dU[i][inputs[t]] += g
+            dh_next = matvec(WT, dh_raw)                 # Wᵀ·dh_raw, to t-1
             dys[t], dh_raws[t] = dy, dh_raw
 
-        grads = {
-            "U": dU,
-            "W": outer_sum(dh_raws, [hs[t - 1] for t in range(T)]),  # Σ dh_raw h_{t-1}ᵀ
-            "V": outer_sum(dys, [hs[t] for t in range(T)]),          # Σ dy h_tᵀ
-            "b": [sum(column) for column in zip(*dh_raws)],          # Σ dh_raw
-            "c": [sum(column) for column in zip(*dys)],              # Σ dy
-        }
+        h_prevs, h_nows = [hs[t - 1] for t in range(T)], [hs[t] for t in range(T)]
+        grads = {"U": dU,
+                 "W": outer_sum(dh_raws, h_prevs),       # Σ_t dh_raw h_{t-1}ᵀ
+                 "V": outer_sum(dys, h_nows),            # Σ_t dy h_tᵀ
+                 "b": [sum(col) for col in zip(*dh_raws)],  # Σ_t dh_raw
+                 "c": [sum(col) for col in zip(*dys)]}      # Σ_t dy
         return loss, grads, hs[T - 1]
 
     def update(self, grads, learning_rate):
-        """Clip each gradient entry to [-5, 5], then take one Adagrad step."""
+        """Clip each gradient entry to [-5, 5], then take an Adagrad step.
+        grads itself is left as it was."""
         for name in PARAM_NAMES:
-            param, memory, grad = getattr(self, name), self.memory[name], grads[name]
-            if name in ("b", "c"):                          # vectors: one row
+            param, memory, grad = (getattr(self, name), self.memory[name],
+                                   grads[name])
+            if name in ("b", "c"):                       # a vector: one row
                 param, memory, grad = [param], [memory], [grad]
             for p_row, m_row, g_row in zip(param, memory, grad):
                 g_row = [g if -5.0 <= g <= 5.0 else math.copysign(5.0, g)
-                         for g in g_row]                    # clip
-                m_row[:] = [m + g * g for m, g in zip(m_row, g_row)]  # memory += g²
+                         for g in g_row]                 # clip
+                m_row[:] = [m + g * g                    # memory += g²
+                            for m, g in zip(m_row, g_row)]
                 p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
-                            for p, g, m in zip(p_row, g_row, m_row)]  # Adagrad step
+                            for p, g, m in zip(p_row, g_row, m_row)]
 
     def sample(self, h, first_index, length, temperature=1.0, rng=None):
-        """Feed first_index, then draw `length` characters, feeding each one
-        back in. h: hidden state before first_index. Returns the new indices."""
+        """Feed first_index, then draw `length` characters, feeding each
+        back in. h: hidden state before first_index. Returns the indices
+        drawn. temperature divides the scores before the softmax."""
         rng = rng or random.Random()
         choices = range(len(self.c))
         x, drawn = first_index, []
@@ -212,8 +207,7 @@ class RecurrentNeuralNetwork:
         return drawn
 
 
-# -----------------------------------------------------------------------------
-# data, vocabulary and model files
+# --- data, vocabulary and model files ----------------------------------------
 
 class UserError(Exception):
     """A mistake in the user's input: main() prints it as one line,
@@ -247,20 +241,23 @@ def read_text(path):
 
 
 def show_chars(chars, limit=60):
-    """Characters as Python literals, e.g. 'a', '\\n', shortened if long."""
+    """Characters as Python literals, e.g. 'a' '\\n', shortened if long."""
     shown = " ".join(repr(ch) for ch in chars)
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
-def encode(text, vocab, what):
-    """Indices of text's characters in vocab. Unknown characters are an
-    error that names each of them; `what` names the text in that message."""
+def encode(text, vocab, what="the text", source="the vocabulary"):
+    """Indices of text's characters in vocab. An unknown character is an
+    error naming it; `what` names the text and `source` the vocab's file."""
     index = {ch: i for i, ch in enumerate(vocab)}
     unknown = sorted(set(text) - set(index))
     if unknown:
-        raise UserError(f"{what} has characters the model never saw: "
+        allowed = repr("".join(vocab))
+        if len(allowed) > 100:
+            allowed = allowed[:96] + "..." + allowed[0]   # keep the quote
+        raise UserError(f"{what} has characters that are not in {source}: "
                         f"{show_chars(unknown)}; allowed ({len(vocab)}): "
-                        f"{show_chars(vocab)}")
+                        f"{allowed}")
     return [index[ch] for ch in text]
 
 
@@ -413,8 +410,7 @@ def checked_numbers(value, shape, name, bad):
     return floats[0] if len(shape) == 1 else floats
 
 
-# -----------------------------------------------------------------------------
-# training
+# --- training ----------------------------------------------------------------
 
 def split_data(text, fraction):
     """(training text, validation text): the last `fraction` is held out.
@@ -441,7 +437,9 @@ def clock(seconds):
     """Seconds as h:mm:ss or m:ss."""
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:02d}"
+    return f"{minutes}:{seconds:02d}"
 
 
 def print_sample(title, text):
@@ -452,71 +450,79 @@ def print_sample(title, text):
 
 
 def all_finite(model):
-    """True if no weight is NaN or infinite (a sum of a row is, if any is)."""
-    return all(math.isfinite(sum(row)) for name in PARAM_NAMES
-               for row in (getattr(model, name) if name in "UWV"
-                           else [getattr(model, name)]))
+    """True if no weight is NaN or infinite (then no row sum is either)."""
+    rows = model.U + model.W + model.V + [model.b, model.c]
+    return all(math.isfinite(sum(row)) for row in rows)
+
+
+def diverged(iteration, why, args):
+    """The error for a run whose loss or weights blew up."""
+    return UserError(f"training diverged at iteration {iteration} ({why}): "
+                     f"--learning-rate {args.learning_rate:g} is too high; "
+                     f"try {args.learning_rate / 10:g} or less (0.01-0.2 "
+                     f"usually works); the last good checkpoint in "
+                     f"{args.model} is kept")
 
 
 def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
-    """Run updates until progress["iteration"] reaches args.max_iterations.
+    """Update the model until progress["iteration"] = args.max_iterations.
 
     progress holds iteration, position, h, smooth_loss and history, and is
-    updated in place; save() writes a checkpoint, sample() returns text.
-    Ctrl-C saves a checkpoint and raises KeyboardInterrupt.
+    updated in place; save() writes a checkpoint; sample() returns text.
+    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt.
     """
-    start_bits = math.log2(len(vocab))        # loss of a uniform guess
-    start_time, start_iteration, chars = time.time(), progress["iteration"], 0
-    val_bits = None
-    stop = []
+    start_bits = math.log2(len(vocab))              # loss of a uniform guess
+    start_time, start_iteration = time.monotonic(), progress["iteration"]
+    chars, val_bits, stop = 0, None, []
     old_handler = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
         while progress["iteration"] < args.max_iterations:
-            if stop:
+            if stop:                                # Ctrl-C was pressed
                 save()
+                again = [a for a in sys.argv if a != "--resume"] + ["--resume"]
                 print(f"\ninterrupted at iteration {progress['iteration']}; "
                       f"saved {args.model}. Continue with:\n  python "
-                      f"{' '.join(sys.argv)} --resume", file=sys.stderr)
+                      f"{shlex.join(again)}", file=sys.stderr)
                 raise KeyboardInterrupt
+
+            # the next chunk; at the end of the text, wrap and reset h
             position, h = progress["position"], progress["h"]
-            if position + 1 >= len(train_ids):               # wrap around
+            if position + 1 >= len(train_ids):
                 position, h = 0, [0.0] * len(model.b)
             end = min(position + args.sequence_length, len(train_ids) - 1)
             inputs = train_ids[position:end]
             targets = train_ids[position + 1:end + 1]
+
             loss, grads, h = model.loss_and_gradients(inputs, targets, h)
             bits = loss / len(inputs) / math.log(2)
             iteration = progress["iteration"] + 1
             if not math.isfinite(bits) or bits > 3 * start_bits:
-                raise UserError(
-                    f"training diverged at iteration {iteration} (loss "
-                    f"{bits:.3g} bits/char): --learning-rate "
-                    f"{args.learning_rate:g} is too high, try "
-                    f"{args.learning_rate / 10:g}; {args.model} was left "
-                    f"as it was")
+                raise diverged(iteration, f"loss {bits:.3g} bits/char", args)
             model.update(grads, args.learning_rate)
             chars += len(inputs)
+            smooth = 0.99 * progress["smooth_loss"] + 0.01 * bits
             progress.update(iteration=iteration, position=end, h=h,
-                            smooth_loss=0.99 * progress["smooth_loss"] + 0.01 * bits)
+                            smooth_loss=smooth)
 
-            checkpoint = iteration % args.sample_every == 0 or iteration == args.max_iterations
+            checkpoint = (iteration % args.sample_every == 0
+                          or iteration == args.max_iterations)
             if checkpoint and val_ids:
                 val_bits = evaluate(model, val_ids)
                 progress["history"]["val"].append([iteration, val_bits])
             if checkpoint or iteration % args.log_every == 0:
-                progress["history"]["train"].append([iteration, progress["smooth_loss"]])
-                elapsed = time.time() - start_time
-                left = elapsed / (iteration - start_iteration) * (args.max_iterations - iteration)
-                val = f"{val_bits:.2f}" if val_bits is not None else "-"
+                progress["history"]["train"].append([iteration, smooth])
+                elapsed = time.monotonic() - start_time
+                left = (elapsed / (iteration - start_iteration)
+                        * (args.max_iterations - iteration))
+                val = "-" if val_bits is None else f"{val_bits:.2f}"
                 print(f"iter {iteration}/{args.max_iterations} | train "
-                      f"{progress['smooth_loss']:.2f} bits/char | val {val} | "
+                      f"{smooth:.2f} bits/char | val {val} | "
                       f"{chars / elapsed:,.0f} chars/s | {clock(elapsed)} "
                       f"elapsed, {clock(left)} left", flush=True)
             if checkpoint:
                 if not all_finite(model):
-                    raise UserError(f"training diverged at iteration {iteration}: "
-                                    f"a weight is NaN or infinite; try a smaller "
-                                    f"--learning-rate; {args.model} was left as it was")
+                    raise diverged(iteration, "a weight is NaN or infinite",
+                                   args)
                 if args.sample_length:
                     print_sample(f"sample at iteration {iteration}", sample())
                 save()
@@ -524,8 +530,7 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
         signal.signal(signal.SIGINT, old_handler)
 
 
-# -----------------------------------------------------------------------------
-# sampling
+# --- sampling ----------------------------------------------------------------
 
 def generate(model, vocab, prime_text, length, temperature, rng):
     """prime_text followed by `length` sampled characters. The prime is fed
@@ -560,8 +565,7 @@ def predict(model, vocab, text):
               f"{len(ids) - 1} predictions")
 
 
-# -----------------------------------------------------------------------------
-# charts: the loss history as terminal text and as an SVG file
+# --- charts: the loss history as terminal text and as an SVG file ------------
 
 def chart_axes(history):
     """(x_ticks, y_ticks) covering every point: round numbers, first and
@@ -655,8 +659,7 @@ def loss_svg(history, title):
     return "\n".join(parts) + "\n"
 
 
-# -----------------------------------------------------------------------------
-# main: flags, then train or generate
+# --- main: flags, then train or generate -------------------------------------
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one 'error:' line."""
@@ -677,48 +680,58 @@ def temperatures(text):
 def parse_args(argv):
     """Flags, each defaulting to the constant of the same name."""
     p = ArgumentParser(description="Train a character-level RNN on a text "
-                       "file, then generate text from it.", allow_abbrev=False)
-    p.add_argument("--data", default=DATA_PATH,
+                       "file, then generate text from it. Each flag's "
+                       "default is the constant of the same name at the "
+                       "top of the file.", allow_abbrev=False)
+    p.add_argument("--data", metavar="PATH", default=DATA_PATH,
                    help="training text, UTF-8 (default: %(default)s)")
-    p.add_argument("--model", default=MODEL_PATH,
-                   help="model file to write, or read with --generate/--resume "
-                   "(default: %(default)s)")
-    p.add_argument("--hidden-size", type=int, default=HIDDEN_SIZE,
+    p.add_argument("--model", metavar="PATH", default=MODEL_PATH,
+                   help="model file that training writes and --generate, "
+                   "--predict and --resume read (default: %(default)s)")
+    p.add_argument("--hidden-size", metavar="N", type=int,
+                   default=HIDDEN_SIZE,
                    help="hidden units (default: %(default)s)")
-    p.add_argument("--sequence-length", type=int, default=SEQUENCE_LENGTH,
-                   help="characters per chunk of backprop through time "
-                   "(default: %(default)s)")
-    p.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
+    p.add_argument("--sequence-length", metavar="N", type=int,
+                   default=SEQUENCE_LENGTH,
+                   help="characters per chunk of backpropagation through "
+                   "time (default: %(default)s)")
+    p.add_argument("--learning-rate", metavar="RATE", type=float,
+                   default=LEARNING_RATE,
                    help="Adagrad step size (default: %(default)s)")
-    p.add_argument("--max-iterations", type=int, default=MAX_ITERATIONS,
-                   help="total training updates, one chunk each "
-                   "(default: %(default)s)")
-    p.add_argument("--sample-every", type=int, default=SAMPLE_EVERY,
-                   help="print a sample and save a checkpoint every N "
-                   "iterations (default: %(default)s)")
-    p.add_argument("--sample-length", type=int, default=SAMPLE_LENGTH,
+    p.add_argument("--max-iterations", metavar="N", type=int,
+                   default=MAX_ITERATIONS,
+                   help="training updates in all, one chunk each; --resume "
+                   "counts on to this (default: %(default)s)")
+    p.add_argument("--sample-every", metavar="N", type=int,
+                   default=SAMPLE_EVERY,
+                   help="validate, print a sample and save a checkpoint "
+                   "every N iterations (default: %(default)s)")
+    p.add_argument("--sample-length", metavar="N", type=int,
+                   default=SAMPLE_LENGTH,
                    help="characters to generate (default: %(default)s)")
-    p.add_argument("--prime-text", default=PRIME_TEXT,
+    p.add_argument("--prime-text", metavar="TEXT", default=PRIME_TEXT,
                    help="text fed in before sampling (default: %(default)r)")
-    p.add_argument("--temperature", type=temperatures, default=[TEMPERATURE],
-                   help="sampling temperature; a comma-separated list gives "
-                   f"one sample each (default: {TEMPERATURE})")
-    p.add_argument("--validation-fraction", type=float,
+    p.add_argument("--temperature", metavar="T[,T...]", type=temperatures,
+                   default=[TEMPERATURE],
+                   help="sampling temperature; several, comma-separated, "
+                   f"give one sample each (default: {TEMPERATURE})")
+    p.add_argument("--validation-fraction", metavar="F", type=float,
                    default=VALIDATION_FRACTION,
                    help="last part of the data held out for validation "
                    "(default: %(default)s)")
-    p.add_argument("--log-every", type=int, default=LOG_EVERY,
+    p.add_argument("--log-every", metavar="N", type=int, default=LOG_EVERY,
                    help="print a progress line every N iterations "
                    "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=SEED,
-                   help="random seed (default: %(default)s)")
+    p.add_argument("--seed", metavar="N", type=int, default=SEED,
+                   help="random seed for the weights and the samples "
+                   "(default: %(default)s)")
     p.add_argument("--generate", metavar="TEXT",
-                   help="load --model and continue TEXT; print only the text")
+                   help="load --model, continue TEXT and print only that")
     p.add_argument("--predict", metavar="TEXT",
                    help="load --model and show its top 3 guesses for each "
                    "next character of TEXT")
     p.add_argument("--resume", action="store_true",
-                   help="continue training --model up to --max-iterations")
+                   help="continue training --model where it stopped")
     args = p.parse_args(argv)
     check_args(args)
     return args
@@ -750,35 +763,39 @@ def check_args(args):
             raise UserError(f"{flag} needs at least one character")
 
 
+def resume(args, argv, vocab):
+    """(model, progress) from --model, checked against the data and flags."""
+    model, model_vocab, checkpoint = load_model(args.model)
+    if model_vocab != vocab:
+        new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
+        gone = show_chars(sorted(set(model_vocab) - set(vocab))) or "none"
+        raise UserError(f"{args.data} and {args.model} have different "
+                        f"characters (only in the data: {new}; only in the "
+                        f"model: {gone}); resume with the data it was "
+                        f"trained on, or train anew without --resume")
+    hidden_given = any(a.startswith("--hidden-size") for a in argv)
+    if hidden_given and args.hidden_size != len(model.b):
+        raise UserError(f"--hidden-size {args.hidden_size} does not match "
+                        f"{args.model}, which has {len(model.b)}; leave the "
+                        f"flag out to use the file's size")
+    args.hidden_size = len(model.b)
+    if checkpoint["iteration"] >= args.max_iterations:
+        raise UserError(f"{args.model} is already at iteration "
+                        f"{checkpoint['iteration']}; raise --max-iterations "
+                        f"to train further")
+    keys = ("iteration", "position", "h", "smooth_loss", "history")
+    return model, {key: checkpoint[key] for key in keys}
+
+
 def run_training(args, argv, rng):
     """Train a new model, or continue one with --resume; then sample."""
     text = read_text(args.data)
     vocab = sorted(set(text))
-    encode(args.prime_text, vocab, "--prime-text")      # fail before training
+    encode(args.prime_text, vocab, "--prime-text", args.data)  # fail early
     check_writable(args.model)
     train_text, val_text = split_data(text, args.validation_fraction)
     if args.resume:
-        model, model_vocab, checkpoint = load_model(args.model)
-        if model_vocab != vocab:
-            raise UserError(
-                f"{args.data} and {args.model} have different characters "
-                f"(only in the data: {show_chars(sorted(set(vocab) - set(model_vocab))) or 'none'}; "
-                f"only in the model: {show_chars(sorted(set(model_vocab) - set(vocab))) or 'none'}); "
-                f"resume with the original data, or train anew without --resume")
-        hidden_given = any(a.startswith("--hidden-size") for a in argv)
-        if hidden_given and args.hidden_size != len(model.b):
-            raise UserError(f"--hidden-size {args.hidden_size} does not match "
-                            f"{args.model}, which has {len(model.b)}; "
-                            f"leave the flag out to use the file's size")
-        args.hidden_size = len(model.b)
-        if checkpoint["iteration"] >= args.max_iterations:
-            raise UserError(f"{args.model} is already at iteration "
-                            f"{checkpoint['iteration']}; raise --max-iterations "
-                            f"to train further")
-        progress = {"iteration": checkpoint["iteration"],
-                    "position": checkpoint["position"], "h": checkpoint["h"],
-                    "smooth_loss": checkpoint["smooth_loss"],
-                    "history": checkpoint["history"]}
+        model, progress = resume(args, argv, vocab)
     else:
         model = RecurrentNeuralNetwork(len(vocab), args.hidden_size, args.seed)
         progress = {"iteration": 0, "position": 0,
@@ -798,37 +815,40 @@ def run_training(args, argv, rng):
     write_atomically(os.path.join(folder, "config.json"),
                      json.dumps(config, indent=2) + "\n")
 
-    n_params = sum(len(row) if isinstance(row, list) else 1
-                   for name in PARAM_NAMES for row in getattr(model, name))
-    print(f"data: {args.data}, {len(text):,} characters, {len(vocab)} distinct "
-          f"({len(train_text):,} to train on, {len(val_text):,} to validate)")
+    weights = sum(len(row) for row in model.U + model.W + model.V
+                  + [model.b, model.c])
+    start = (f"resuming {args.model} at iteration {progress['iteration']}"
+             if args.resume else f"new, seed {args.seed}")
+    print(f"data: {args.data}, {len(text):,} characters, {len(vocab)} "
+          f"distinct ({len(train_text):,} to train on, {len(val_text):,} "
+          f"to validate)")
     if not val_text:
         print("notice: no validation split (the data or "
               "--validation-fraction is too small); skipping validation")
-    print(f"model: hidden {args.hidden_size}, {n_params:,} weights; "
-          f"{'resuming ' + args.model + ' at iteration ' + str(progress['iteration']) if args.resume else 'new, seed ' + str(args.seed)}")
+    print(f"model: hidden {args.hidden_size}, {weights:,} weights; {start}")
     print(f"training: {args.max_iterations:,} iterations of "
-          f"{args.sequence_length} characters, learning rate {args.learning_rate}, "
-          f"sample and save every {args.sample_every}")
+          f"{args.sequence_length} characters, learning rate "
+          f"{args.learning_rate}, sample and save every {args.sample_every}")
     print(f"expected loss at start: log2({len(vocab)}) = "
           f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
 
-    title = (f"{args.data} ({len(text):,} chars): hidden {args.hidden_size}, "
-             f"sequence {args.sequence_length}, learning rate {args.learning_rate}")
+    chart_path = os.path.join(folder, "loss.svg")
+    title = (f"{args.data} ({len(text):,} chars): hidden "
+             f"{args.hidden_size}, sequence {args.sequence_length}, "
+             f"learning rate {args.learning_rate}")
 
     def save():
         save_model(args.model, model, vocab, config, progress)
-        write_atomically(os.path.join(folder, "loss.svg"),
-                         loss_svg(progress["history"], title))
+        write_atomically(chart_path, loss_svg(progress["history"], title))
 
     def sample():
         return generate(model, vocab, args.prime_text, args.sample_length,
                         args.temperature[0], rng)
 
-    train(model, vocab, encode(train_text, vocab, args.data),
-          encode(val_text, vocab, args.data), progress, args, save, sample)
+    train(model, vocab, encode(train_text, vocab), encode(val_text, vocab),
+          progress, args, save, sample)
     print(text_chart(progress["history"]))
-    print(f"saved {args.model} and the chart {os.path.join(folder, 'loss.svg')}")
+    print(f"saved {args.model}; loss chart: {chart_path}")
     for temperature in args.temperature:
         print_sample(f"sample at temperature {temperature}",
                      generate(model, vocab, args.prime_text,
@@ -839,7 +859,7 @@ def run_generate(args, rng):
     """--generate: print the prime and its continuation, nothing else.
     Several temperatures print one labelled sample each."""
     model, vocab, _ = load_model(args.model)
-    encode(args.generate, vocab, "--generate text")
+    encode(args.generate, vocab, "--generate text", args.model)
     for temperature in args.temperature:
         text = generate(model, vocab, args.generate, args.sample_length,
                         temperature, rng)
@@ -858,6 +878,7 @@ def main(argv=None):
             run_generate(args, rng)
         elif args.predict is not None:
             model, vocab, _ = load_model(args.model)
+            encode(args.predict, vocab, "--predict text", args.model)
             predict(model, vocab, args.predict)
         else:
             run_training(args, argv, rng)

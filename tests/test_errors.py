@@ -118,8 +118,10 @@ def test_generate_with_unknown_characters(trained):
 
 
 def test_long_allowed_list_is_abbreviated(folder):
-    line = assert_error(run(folder, "--prime-text", "@"), "'@'")
-    assert line.endswith("...") and len(line) < 300
+    write(folder, "wide.txt", "".join(chr(0x100 + i) for i in range(300)) * 2)
+    line = assert_error(run(folder, "--data", "wide.txt", "--prime-text", "@"),
+                        "'@'", "allowed (300)")
+    assert line.endswith("...'") and len(line) < 250
 
 
 # --- model files -------------------------------------------------------------

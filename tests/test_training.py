@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def trained_model(steps=5):
     vocab = sorted(set(STORY))
-    ids = rnn.encode(STORY, vocab, "story")
+    ids = rnn.encode(STORY, vocab)
     model = rnn.RecurrentNeuralNetwork(len(vocab), 6, seed=1)
     h = [0.0] * 6
     for k in range(steps):
@@ -64,7 +64,7 @@ def test_loss_falls_on_a_repeated_string():
     # log2(8) = 3 bits/char to well under 1
     text = "abcabdabe" * 20
     vocab = sorted(set(text))
-    ids = rnn.encode(text, vocab, "text")
+    ids = rnn.encode(text, vocab)
     model = rnn.RecurrentNeuralNetwork(len(vocab), 16, seed=0)
     start = rnn.evaluate(model, ids)
     h = [0.0] * 16
