@@ -20,7 +20,6 @@ import random
 import statistics
 import sys
 import time
-import tracemalloc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
@@ -63,6 +62,7 @@ def naive(model, inputs, targets, h_prev):
 
 def peak_kib(step):
     """Peak memory allocated during one call of step, in KiB."""
+    import tracemalloc                        # CPython only: PyPy lacks it
     tracemalloc.start()
     step()
     peak = tracemalloc.get_traced_memory()[1]
@@ -83,7 +83,7 @@ def measure(size, repeats, warmup):
             step()
             times[name].append((time.perf_counter() - start) / length * 1e6)
     result = {name: statistics.median(t) for name, t in times.items()}
-    if hasattr(sys, "getrefcount"):           # tracemalloc is CPython-only
+    if platform.python_implementation() == "CPython":
         result.update({name + " KiB": peak_kib(step) for name, step in steps.items()})
     return result
 
@@ -107,8 +107,10 @@ def main():
     print("-" * len(header))
     for size in sizes:
         work = size[0] * (size[0] + size[1]) * size[2]
-        repeats = max(3, min(41, int(3e6 / work))) if not args.quick else 3
-        warmup = (20 if pypy else 1) if not args.quick else (5 if pypy else 0)
+        repeats = 3 if args.quick else max(5, min(41, int(3e6 / work)))
+        warmup = 1 if not pypy else max(20, int(3e6 / work))  # JIT compiles
+        if args.quick:
+            warmup = min(warmup, 5)
         r = measure(size, repeats, warmup)
         line = (f"{size[0]:>6} {size[1]:>5} {size[2]:>5} | {r['ours']:>9.1f} "
                 f"{r['naive']:>9.1f} {r['naive'] / r['ours']:>6.1f}x")
