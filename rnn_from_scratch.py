@@ -168,12 +168,13 @@ class RecurrentNeuralNetwork:
             dh_next = matvec(WT, dh_raw)                 # Wᵀ·dh_raw, to t-1
             dys[t], dh_raws[t] = dy, dh_raw
 
-        h_prevs, h_nows = [hs[t - 1] for t in range(T)], [hs[t] for t in range(T)]
+        h_prevs = [hs[t - 1] for t in range(T)]
+        h_nows = [hs[t] for t in range(T)]
         grads = {"U": dU,
-                 "W": outer_sum(dh_raws, h_prevs),       # Σ_t dh_raw h_{t-1}ᵀ
-                 "V": outer_sum(dys, h_nows),            # Σ_t dy h_tᵀ
-                 "b": [sum(col) for col in zip(*dh_raws)],  # Σ_t dh_raw
-                 "c": [sum(col) for col in zip(*dys)]}      # Σ_t dy
+                 "W": outer_sum(dh_raws, h_prevs),       # Σ dh_raw h_{t-1}ᵀ
+                 "V": outer_sum(dys, h_nows),            # Σ dy h_tᵀ
+                 "b": [sum(col) for col in zip(*dh_raws)],  # Σ dh_raw
+                 "c": [sum(col) for col in zip(*dys)]}      # Σ dy
         return loss, grads, hs[T - 1]
 
     def update(self, grads, learning_rate):
@@ -229,8 +230,9 @@ def read_text(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise UserError(f"{path} is not valid UTF-8: byte 0x{raw[e.start]:02x} "
-                        f"at byte offset {e.start} (line {line}); "
+        raise UserError(f"{path} is not valid UTF-8: byte "
+                        f"0x{raw[e.start]:02x} at byte offset {e.start} "
+                        f"(line {line}); "
                         f"save the file as UTF-8 and try again")
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if len(text) < 2:
@@ -301,7 +303,7 @@ def save_model(path, model, vocab, config, progress):
     progress (iteration, position, h, smooth_loss, history) as JSON."""
     checkpoint = {"format": "rnn_from_scratch model 1", "vocab": vocab,
                   "config": config,
-                  "params": {name: getattr(model, name) for name in PARAM_NAMES},
+                  "params": {n: getattr(model, n) for n in PARAM_NAMES},
                   "memory": model.memory}
     checkpoint.update(progress)
     write_atomically(path, json.dumps(checkpoint, ensure_ascii=False))
@@ -313,11 +315,16 @@ def load_model(path):
     Only JSON is parsed, so nothing in the file can ever run. Any problem
     is a UserError that names the file.
     """
+    if os.path.isdir(path):
+        raise UserError(f"model file {path} is a folder; pass --model FILE")
     if not os.path.isfile(path):
         raise UserError(f"model file {path} was not found; train one first "
                         f"with: python rnn_from_scratch.py --model {path}")
-    with open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise UserError(f"cannot read model file {path}: {e.strerror}")
     if raw[:1] == b"\x80":
         raise UserError(f"{path} is a pickle file; this script never loads "
                         f"pickles (loading one can run any code): retrain "
@@ -347,7 +354,7 @@ def load_model(path):
             or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
             or len(set(vocab)) != len(vocab)):
         raise bad("'vocab' must be a list of distinct single characters")
-    if not isinstance(params, dict) or not all(n in params for n in PARAM_NAMES):
+    if not isinstance(params, dict) or set(PARAM_NAMES) - set(params):
         raise bad("'params' must hold U, W, V, b and c")
     hidden = len(params["b"]) if isinstance(params["b"], list) else 0
     if hidden < 1:
@@ -384,7 +391,8 @@ def load_model(path):
         series = history.get(key, [])
         if not isinstance(series, list):
             raise bad(f"history {key} must be a list")
-        points = checked_numbers(series, (len(series), 2), "history " + key, bad)
+        points = checked_numbers(series, (len(series), 2),
+                                 "history " + key, bad)
         history[key] = [[int(x), y] for x, y in points]
     smooth = checkpoint.setdefault("smooth_loss", math.log2(size))
     if type(smooth) not in (int, float) or not math.isfinite(smooth):
@@ -530,7 +538,7 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
         signal.signal(signal.SIGINT, old_handler)
 
 
-# --- sampling ----------------------------------------------------------------
+# --- sampling and inference --------------------------------------------------
 
 def generate(model, vocab, prime_text, length, temperature, rng):
     """prime_text followed by `length` sampled characters. The prime is fed
@@ -551,13 +559,14 @@ def predict(model, vocab, text):
     print("pos  char | top 3 next characters (probability)  | actual next")
     for t, x in enumerate(ids):
         h = model.step(x, h)
-        probs, _ = softmax(model.scores(h))
+        o = model.scores(h)
+        probs, lse = softmax(o)
         top = sorted(range(len(probs)), key=lambda i: -probs[i])[:3]
         guesses = "  ".join(f"{vocab[i]!r:>5} {probs[i]:.3f}" for i in top)
         actual = ""
         if t + 1 < len(ids):
             y = ids[t + 1]
-            total -= math.log2(probs[y]) if probs[y] > 0 else -math.inf
+            total += (lse - o[y]) / math.log(2)              # -log2 p[y]
             actual = f"{vocab[y]!r} {'in top 3' if y in top else 'missed'}"
         print(f"{t:>3} {vocab[x]!r:>5} | {guesses} | {actual}")
     if len(ids) > 1:
@@ -576,7 +585,7 @@ def chart_axes(history):
     return x_ticks, y_ticks
 
 
-def ticks(low, high, count=5):
+def ticks(low, high, count=6):
     """About `count` round-numbered ticks from <= low to >= high."""
     raw = max(high - low, 1e-9) / count
     power = 10 ** math.floor(math.log10(raw))
@@ -604,7 +613,8 @@ def text_chart(history, width=60, height=12):
         lines.append(f"{label:6.2f} |" if shown else "       |")
         lines[-1] += "".join(row)
     lines.append("       +" + "-" * width)
-    lines.append(f"        {x0:<{width // 2}g}{x1:>{width - width // 2}g} iteration")
+    half = width // 2
+    lines.append(f"        {x0:<{half}g}{x1:>{width - half}g} iteration")
     return "\n".join(lines)
 
 
@@ -632,18 +642,20 @@ def loss_svg(history, title):
         parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 18}" '
                      f'text-anchor="middle">{x:g}</text>')
     for y in y_ticks:                                         # horizontal grid
-        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" x2="{width - right}" '
-                     f'y2="{sy(y):.1f}" stroke="#ddd"/>')
+        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" '
+                     f'x2="{width - right}" y2="{sy(y):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" '
                      f'text-anchor="end">{y:g}</text>')
-    parts.append(f'<path d="M{left},{top} V{height - bottom} H{width - right}" '
-                 f'fill="none" stroke="black"/>')                # axes
+    parts.append(f'<path d="M{left},{top} V{height - bottom} '
+                 f'H{width - right}" fill="none" stroke="black"/>')  # axes
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" '
                  f'text-anchor="middle">iteration</text>')
-    parts.append(f'<text transform="translate(20 {(top + height - bottom) / 2}) '
-                 f'rotate(-90)" text-anchor="middle">bits per character</text>')
-    for k, (name, label, color) in enumerate([("train", "train (smoothed)", "#1f77b4"),
-                                              ("val", "validation", "#d62728")]):
+    parts.append(f'<text transform="translate(20 '
+                 f'{(top + height - bottom) / 2}) rotate(-90)" '
+                 f'text-anchor="middle">bits per character</text>')
+    series = [("train", "train (smoothed)", "#1f77b4"),
+              ("val", "validation", "#d62728")]
+    for k, (name, label, color) in enumerate(series):
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in history[name])
         parts.append(f'<polyline class="{name}" points="{points}" fill="none" '
                      f'stroke="{color}" stroke-width="2"/>')
@@ -654,7 +666,8 @@ def loss_svg(history, title):
         parts.append(f'<line x1="{width - right + 12}" y1="{ly}" '
                      f'x2="{width - right + 36}" y2="{ly}" stroke="{color}" '
                      f'stroke-width="2"/>')
-        parts.append(f'<text x="{width - right + 42}" y="{ly + 4}">{label}</text>')
+        parts.append(f'<text x="{width - right + 42}" y="{ly + 4}">'
+                     f'{label}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -753,11 +766,13 @@ def check_args(args):
                          ("--temperature", args.temperature)]:
         for value in values:
             if not (math.isfinite(value) and value > 0):
-                raise UserError(f"{flag} must be a finite number > 0, got {value}")
+                raise UserError(f"{flag} must be a finite number > 0, "
+                                f"got {value}")
     if not 0 <= args.validation_fraction < 1:
         raise UserError(f"--validation-fraction must be in [0, 1), "
                         f"got {args.validation_fraction}")
-    for flag, text in [("--generate", args.generate), ("--predict", args.predict),
+    for flag, text in [("--generate", args.generate),
+                       ("--predict", args.predict),
                        ("--prime-text", args.prime_text)]:
         if text == "":
             raise UserError(f"{flag} needs at least one character")
@@ -801,7 +816,8 @@ def run_training(args, argv, rng):
         progress = {"iteration": 0, "position": 0,
                     "h": [0.0] * args.hidden_size,
                     "smooth_loss": math.log2(len(vocab)),
-                    "history": {"train": [], "val": []}}
+                    "history": {"train": [[0, math.log2(len(vocab))]],
+                                "val": []}}
 
     config = {"data": args.data, "hidden_size": args.hidden_size,
               "sequence_length": args.sequence_length,
@@ -888,7 +904,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:               # e.g. piped into `head`: stop quietly
+    except BrokenPipeError:             # piped into `head`, say: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0

@@ -32,7 +32,7 @@ def test_svg_is_well_formed_and_matches_the_history(trained):
     root = ET.parse(folder / "loss.svg").getroot()          # raises if malformed
     assert root.tag == SVG + "svg"
     history = history_of(folder)
-    assert len(history["train"]) == 8 and len(history["val"]) == 4  # 40/5, 40/10
+    assert len(history["train"]) == 9 and len(history["val"]) == 4  # 0..40 by 5
     lines = {p.get("class"): p.get("points").split()
              for p in root.iter(SVG + "polyline")}
     assert set(lines) == {"train", "val"}
@@ -101,5 +101,5 @@ def test_history_survives_a_resume(tmp_path):
     assert run(tmp_path, *TINY, "--max-iterations", "30", "--resume").returncode == 0
     history = history_of(tmp_path)
     assert history["train"][:len(first["train"])] == first["train"]
-    assert [x for x, _ in history["train"]] == [5, 10, 15, 20, 25, 30]
+    assert [x for x, _ in history["train"]] == [0, 5, 10, 15, 20, 25, 30]
     assert [x for x, _ in history["val"]] == [10, 20, 30]

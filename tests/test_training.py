@@ -164,3 +164,15 @@ def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch
     for name in ("vocab.json", "config.json"):
         with open(os.path.join(REPO, name), "rb") as f:
             assert (tmp_path / name).read_bytes() == f.read(), name
+
+
+def test_importing_the_file_runs_nothing(tmp_path):
+    # pytest and coursework import the module: no output, no files written
+    import subprocess
+    import sys
+    code = "import rnn_from_scratch"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                            capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": REPO})
+    assert result.returncode == 0 and result.stdout == result.stderr == ""
+    assert os.listdir(tmp_path) == []
