@@ -341,7 +341,7 @@ def load_model(path):
         raise UserError(f"{path} is not valid JSON ({e.msg} at line "
                         f"{e.lineno} column {e.colno}); it may be truncated: "
                         f"retrain or restore a copy")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise UserError(f"{path} is not a usable model file: {e}")
 
     def bad(why):
@@ -368,13 +368,13 @@ def load_model(path):
     memories = checkpoint.get("memory", {})
     if not isinstance(memories, dict):
         raise bad("'memory' must be an object")
-    model = RecurrentNeuralNetwork(size, hidden)
+    weights = {name: checked_numbers(params[name], shapes[name], name, bad)
+               for name in PARAM_NAMES}
+    model = RecurrentNeuralNetwork(size, hidden)      # sizes now known sane
     for name in PARAM_NAMES:
-        setattr(model, name, checked_numbers(params[name], shapes[name],
-                                             name, bad))
-        memory = memories.get(name)
-        if memory is not None:
-            model.memory[name] = checked_numbers(memory, shapes[name],
+        setattr(model, name, weights[name])
+        if memories.get(name) is not None:
+            model.memory[name] = checked_numbers(memories[name], shapes[name],
                                                  "memory " + name, bad)
     checkpoint["h"] = checked_numbers(checkpoint.get("h", [0.0] * hidden),
                                       (hidden,), "h", bad)

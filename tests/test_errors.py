@@ -145,6 +145,19 @@ def test_truncated_model_file(trained):
     assert_error(run(trained, "--generate", "Once"), "model.json", "truncated")
 
 
+def test_deeply_nested_model_file(folder):
+    # a hostile file can nest arrays past Python's recursion limit
+    write(folder, "model.json", "[" * 100000 + "]" * 100000)
+    assert_error(run(folder, "--generate", "Once"), "model.json",
+                 "not a usable model file")
+
+
+def test_model_path_that_is_a_folder(folder):
+    os.mkdir(folder / "model.json")
+    assert_error(run(folder, "--generate", "Once"), "model.json", "is a folder")
+    assert_error(run(folder, *TINY), "model.json", "is a folder")
+
+
 class Exploit:
     """Unpickling this would create a file named pwned."""
 
