@@ -437,7 +437,8 @@ def evaluate(model, ids):
     for x, y in zip(ids, ids[1:]):
         h = model.step(x, h)
         o = model.scores(h)
-        total += softmax(o)[1] - o[y]                # -log p[y]
+        _, lse = softmax(o)
+        total += lse - o[y]                          # -log p[y]
     return total / (len(ids) - 1) / math.log(2)
 
 
@@ -458,7 +459,8 @@ def print_sample(title, text):
 
 
 def all_finite(model):
-    """True if no weight is NaN or infinite (then no row sum is either)."""
+    """True if every row of weights sums to a finite number: a NaN or
+    infinite weight anywhere makes its row's sum NaN or infinite."""
     rows = model.U + model.W + model.V + [model.b, model.c]
     return all(math.isfinite(sum(row)) for row in rows)
 
