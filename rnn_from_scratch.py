@@ -598,7 +598,7 @@ def ticks(low, high, count=6):
     return [round(k * step, 10) for k in range(first, last + 1)]
 
 
-def text_chart(history, width=60, height=12):
+def text_chart(history, width=60, height=13):
     """The train (*) and validation (o) curves as lines of text."""
     x_ticks, y_ticks = chart_axes(history)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
