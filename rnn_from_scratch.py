@@ -542,21 +542,21 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
 
 # --- sampling and inference --------------------------------------------------
 
-def generate(model, vocab, prime_text, length, temperature, rng):
-    """prime_text followed by `length` sampled characters. The prime is fed
-    through the network one character at a time to set the hidden state."""
-    ids = encode(prime_text, vocab, "the prime text")
+def generate(model, vocab, prime_ids, length, temperature, rng):
+    """The prime's text followed by `length` sampled characters. The prime
+    (indices) is fed through the network one character at a time to set
+    the hidden state."""
     h = [0.0] * len(model.b)
-    for x in ids[:-1]:
+    for x in prime_ids[:-1]:
         h = model.step(x, h)
-    drawn = model.sample(h, ids[-1], length, temperature, rng)
-    return prime_text + "".join(vocab[i] for i in drawn)
+    drawn = model.sample(h, prime_ids[-1], length, temperature, rng)
+    return "".join(vocab[i] for i in prime_ids + drawn)
 
 
-def predict(model, vocab, text):
+def predict(model, vocab, text, source="the vocabulary"):
     """Feed text one character at a time; print the top 3 guesses for each
     next character, then the average bits per character on text."""
-    ids = encode(text, vocab, "--predict text")
+    ids = encode(text, vocab, "--predict text", source)
     h, total = [0.0] * len(model.b), 0.0
     print("pos  char | top 3 next characters (probability)  | actual next")
     for t, x in enumerate(ids):
@@ -661,9 +661,10 @@ def loss_svg(history, title):
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in history[name])
         parts.append(f'<polyline class="{name}" points="{points}" fill="none" '
                      f'stroke="{color}" stroke-width="2"/>')
-        for x, y in history[name] if name == "val" else []:   # markers
-            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" '
-                         f'fill="{color}"/>')
+        if name == "val":                          # a dot per measurement
+            for x, y in history[name]:
+                parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" '
+                             f'r="3" fill="{color}"/>')
         ly = top + 10 + 22 * k                                   # legend
         parts.append(f'<line x1="{width - right + 12}" y1="{ly}" '
                      f'x2="{width - right + 36}" y2="{ly}" stroke="{color}" '
@@ -808,7 +809,8 @@ def run_training(args, argv, rng):
     """Train a new model, or continue one with --resume; then sample."""
     text = read_text(args.data)
     vocab = sorted(set(text))
-    encode(args.prime_text, vocab, "--prime-text", args.data)  # fail early
+    prime_ids = encode(args.prime_text, vocab, "--prime-text",
+                       args.data)                  # fail before training
     check_writable(args.model)
     train_text, val_text = split_data(text, args.validation_fraction)
     if args.resume:
@@ -860,7 +862,7 @@ def run_training(args, argv, rng):
         write_atomically(chart_path, loss_svg(progress["history"], title))
 
     def sample():
-        return generate(model, vocab, args.prime_text, args.sample_length,
+        return generate(model, vocab, prime_ids, args.sample_length,
                         args.temperature[0], rng)
 
     train(model, vocab, encode(train_text, vocab), encode(val_text, vocab),
@@ -869,7 +871,7 @@ def run_training(args, argv, rng):
     print(f"saved {args.model}; loss chart: {chart_path}")
     for temperature in args.temperature:
         print_sample(f"sample at temperature {temperature}",
-                     generate(model, vocab, args.prime_text,
+                     generate(model, vocab, prime_ids,
                               args.sample_length, temperature, rng))
 
 
@@ -877,9 +879,9 @@ def run_generate(args, rng):
     """--generate: print the prime and its continuation, nothing else.
     Several temperatures print one labelled sample each."""
     model, vocab, _ = load_model(args.model)
-    encode(args.generate, vocab, "--generate text", args.model)
+    prime_ids = encode(args.generate, vocab, "--generate text", args.model)
     for temperature in args.temperature:
-        text = generate(model, vocab, args.generate, args.sample_length,
+        text = generate(model, vocab, prime_ids, args.sample_length,
                         temperature, rng)
         if len(args.temperature) > 1:
             print(f"--- temperature {temperature} ".ljust(79, "-"))
@@ -896,8 +898,7 @@ def main(argv=None):
             run_generate(args, rng)
         elif args.predict is not None:
             model, vocab, _ = load_model(args.model)
-            encode(args.predict, vocab, "--predict text", args.model)
-            predict(model, vocab, args.predict)
+            predict(model, vocab, args.predict, source=args.model)
         else:
             run_training(args, argv, rng)
     except UserError as e:

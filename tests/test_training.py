@@ -39,8 +39,9 @@ def test_save_load_round_trip_is_exact(tmp_path):
         assert getattr(loaded, name) == getattr(model, name)          # exact
         assert loaded.memory[name] == model.memory[name]
     assert checkpoint["iteration"] == 5 and checkpoint["h"] == [0.25] * 6
-    before = rnn.generate(model, vocab, "Once", 50, 1.0, random.Random(7))
-    after = rnn.generate(loaded, vocab, "Once", 50, 1.0, random.Random(7))
+    prime = rnn.encode("Once", vocab)
+    before = rnn.generate(model, vocab, prime, 50, 1.0, random.Random(7))
+    after = rnn.generate(loaded, vocab, prime, 50, 1.0, random.Random(7))
     assert before == after
 
 
