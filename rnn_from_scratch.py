@@ -39,6 +39,7 @@ from operator import mul
 
 DATA_PATH = "data.txt"        # training text, UTF-8; 2 characters or more
 MODEL_PATH = "model.json"     # checkpoint; vocab.json, config.json go beside
+CELL = "rnn"                  # rnn (vanilla), gru or lstm: see the classes
 HIDDEN_SIZE = 64              # hidden units; 16-256, time grows as hidden²
 SEQUENCE_LENGTH = 25          # chars per chunk of backprop; 10-100
 LEARNING_RATE = 0.05          # Adagrad step size; 0.01-0.2, too high diverges
@@ -128,6 +129,10 @@ class RecurrentNeuralNetwork:
         self.memory = {name: zeros_like(getattr(self, name))
                        for name in PARAM_NAMES}
 
+    def zero_state(self):
+        """h = 0: the state before the first character."""
+        return [0.0] * len(self.b)
+
     def step(self, x, h):
         """h_t = tanh(U[:, x] + W·h + b) for input index x; h: hidden."""
         return [math.tanh(U_row[x] + dot(W_row, h) + b_i)
@@ -206,6 +211,195 @@ class RecurrentNeuralNetwork:
             x = rng.choices(choices, weights=probs)[0]
             drawn.append(x)
         return drawn
+
+
+# --- gated cells: what the GRU and the LSTM share ----------------------------
+# A gated cell stacks G blocks of `hidden` rows in U, W and b, one block per
+# gate, in PyTorch's order. It writes only its own step_forward and
+# step_backward; the chunk loop, the output layer, update and sample are
+# shared. The vanilla RNN above is the same loop with the cell written inline.
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^-x), computed as 0.5 + 0.5·tanh(x/2): the same
+    number, but exp never overflows for a large |x|."""
+    return 0.5 + 0.5 * math.tanh(0.5 * x)
+
+
+def hidden_of(state):
+    """h of a state: the state itself, or the h of an LSTM's (h, s)."""
+    return state[0] if isinstance(state, tuple) else state
+
+
+class GatedRNN(RecurrentNeuralNetwork):
+    """Base of GRU and LSTM. U: (G·hidden)×vocab, W: (G·hidden)×hidden,
+    b: G·hidden, stacked block by block; V: vocab×hidden, c: vocab."""
+
+    GATES = 1                                  # G: blocks in U, W and b
+
+    def __init__(self, vocab_size, hidden_size, seed=None):
+        rng = random.Random(seed)
+        rows = self.GATES * hidden_size
+        # each block initialised like the vanilla RNN's U, W and b
+        self.U = gaussian_matrix(rows, vocab_size, 1.0, rng)
+        self.W = gaussian_matrix(rows, hidden_size, hidden_size ** -0.5, rng)
+        self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
+        self.b = [0.0] * rows
+        self.c = [0.0] * vocab_size
+        self.memory = {name: zeros_like(getattr(self, name))
+                       for name in PARAM_NAMES}
+
+    def zero_state(self):
+        """h = 0: the state before the first character."""
+        return [0.0] * len(self.V[0])
+
+    def step(self, x, state):
+        """The state after input index x."""
+        return self.step_forward(x, state)[0]
+
+    def scores(self, state):
+        """o_t = V·h_t + c, from the state's h."""
+        return super().scores(hidden_of(state))
+
+    def loss_and_gradients(self, inputs, targets, state):
+        """Forward and backward over one chunk, as the vanilla RNN's, with
+        the cell's step_forward and step_backward for each character.
+        Returns (loss in nats, grads exact and unclipped, last state)."""
+        T = len(inputs)
+        states, caches, ps = {-1: state}, {}, {}
+        loss = 0.0
+        for t in range(T):                               # forward pass
+            states[t], caches[t] = self.step_forward(inputs[t], states[t - 1])
+            o = self.scores(states[t])                   # scores
+            ps[t], lse = softmax(o)                      # probabilities
+            loss += lse - o[targets[t]]                  # -log p_t[y_t]
+
+        VT, WT = transpose(self.V), transpose(self.W)    # columns as rows
+        dU = zeros_like(self.U)
+        dys, d_inputs, d_hiddens = [None] * T, [None] * T, [None] * T
+        d_next = self.zero_state()                       # from step t+1
+        for t in reversed(range(T)):                     # backward pass
+            dy = list(ps[t])
+            dy[targets[t]] -= 1.0                        # dL/do = p - onehot
+            dh = [dot(V_col, dy) for V_col in VT]        # Vᵀ·dy, into h_t
+            d_input, d_hidden, d_next = self.step_backward(
+                dh, d_next, caches[t], WT)               # through the cell
+            for i, g in enumerate(d_input):              # dU[:, x_t] += ...
+                dU[i][inputs[t]] += g
+            dys[t], d_inputs[t], d_hiddens[t] = dy, d_input, d_hidden
+
+        h_prevs = [hidden_of(states[t - 1]) for t in range(T)]
+        h_nows = [hidden_of(states[t]) for t in range(T)]
+        grads = {"U": dU,
+                 "W": outer_sum(d_hiddens, h_prevs),    # Σ d(W·h) h_{t-1}ᵀ
+                 "V": outer_sum(dys, h_nows),            # Σ dy h_tᵀ
+                 "b": [sum(col) for col in zip(*d_inputs)],
+                 "c": [sum(col) for col in zip(*dys)]}
+        return loss, grads, states[T - 1]
+
+
+# --- the GRU cell ------------------------------------------------------------
+
+class GRU(GatedRNN):
+    """Gated recurrent unit; blocks r, z, n as in PyTorch's nn.GRU:
+
+        r  = σ(U_r[:, x] + b_r + W_r·h)              reset gate
+        z  = σ(U_z[:, x] + b_z + W_z·h)              update gate
+        n  = tanh(U_n[:, x] + b_n + r ⊙ (W_n·h))     candidate
+        h' = (1 - z) ⊙ n + z ⊙ h                     new hidden state
+    """
+
+    GATES = 3
+
+    def step_forward(self, x, h):
+        """(h', cache for step_backward) for input index x; h: hidden."""
+        H = len(h)
+        a = [U_row[x] + b_i for U_row, b_i in zip(self.U, self.b)]
+        m = matvec(self.W, h)                            # W·h, all blocks
+        r = [sigmoid(ai + mi) for ai, mi in zip(a[:H], m[:H])]
+        z = [sigmoid(ai + mi) for ai, mi in zip(a[H:2 * H], m[H:2 * H])]
+        n = [math.tanh(ai + ri * mi)                     # candidate
+             for ai, ri, mi in zip(a[2 * H:], r, m[2 * H:])]
+        h_new = [(1.0 - zi) * ni + zi * hi for zi, ni, hi in zip(z, n, h)]
+        return h_new, (h, r, z, n, m[2 * H:])
+
+    def step_backward(self, dh, dh_next, cache, WT):
+        """dh: Vᵀ·dy at this step; dh_next: dL/dh' from step t+1.
+        Returns (dL/d(U[:, x] + b), dL/d(W·h), dL/dh), each block by block."""
+        h, r, z, n, Wn_h = cache
+        dh = [g + g_next for g, g_next in zip(dh, dh_next)]   # all of dL/dh'
+        dn_raw = [g * (1.0 - zi) * (1.0 - ni * ni)       # thru h' and tanh
+                  for g, zi, ni in zip(dh, z, n)]
+        dz_raw = [g * (hi - ni) * zi * (1.0 - zi)        # thru h' and σ
+                  for g, hi, ni, zi in zip(dh, h, n, z)]
+        dr_raw = [d * mi * ri * (1.0 - ri)               # thru r ⊙ and σ
+                  for d, mi, ri in zip(dn_raw, Wn_h, r)]
+        d_input = dr_raw + dz_raw + dn_raw
+        d_hidden = dr_raw + dz_raw + [d * ri for d, ri in zip(dn_raw, r)]
+        dh_prev = [g * zi + dot(W_col, d_hidden)         # z ⊙ dh + Wᵀ·d
+                   for g, zi, W_col in zip(dh, z, WT)]
+        return d_input, d_hidden, dh_prev
+
+
+# --- the LSTM cell -----------------------------------------------------------
+
+class LSTM(GatedRNN):
+    """Long short-term memory; blocks i, f, g, o as in PyTorch's nn.LSTM.
+    The state is (h, s), s being the cell state:
+
+        i  = σ(U_i[:, x] + b_i + W_i·h)              input gate
+        f  = σ(U_f[:, x] + b_f + W_f·h)              forget gate
+        g  = tanh(U_g[:, x] + b_g + W_g·h)           candidate
+        o  = σ(U_o[:, x] + b_o + W_o·h)              output gate
+        s' = f ⊙ s + i ⊙ g                           new cell state
+        h' = o ⊙ tanh(s')                            new hidden state
+    """
+
+    GATES = 4
+
+    def __init__(self, vocab_size, hidden_size, seed=None):
+        super().__init__(vocab_size, hidden_size, seed)
+        # forget-gate bias 1: f starts near σ(1) = 0.73, so the cell state
+        # and its gradient carry over several steps from the first update
+        self.b[hidden_size:2 * hidden_size] = [1.0] * hidden_size
+
+    def zero_state(self):
+        """(h, s) = (0, 0): the state before the first character."""
+        return [0.0] * len(self.V[0]), [0.0] * len(self.V[0])
+
+    def step_forward(self, x, state):
+        """((h', s'), cache for step_backward) for input index x."""
+        h, s = state
+        H = len(h)
+        pre = [U_row[x] + b_i + dot(W_row, h)            # all four blocks
+               for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+        i = [sigmoid(v) for v in pre[:H]]                # input gate
+        f = [sigmoid(v) for v in pre[H:2 * H]]           # forget gate
+        g = [math.tanh(v) for v in pre[2 * H:3 * H]]     # candidate
+        o = [sigmoid(v) for v in pre[3 * H:]]            # output gate
+        s_new = [fi * si + ii * gi for fi, si, ii, gi in zip(f, s, i, g)]
+        tanh_s = [math.tanh(v) for v in s_new]
+        h_new = [oi * ti for oi, ti in zip(o, tanh_s)]
+        return (h_new, s_new), (s, i, f, g, o, tanh_s)
+
+    def step_backward(self, dh, d_next, cache, WT):
+        """dh: Vᵀ·dy at this step; d_next: (dL/dh', dL/ds') from step t+1.
+        Returns (dL/d(U[:, x] + b), dL/d(W·h), (dL/dh, dL/ds))."""
+        s, i, f, g, o, tanh_s = cache
+        dh_next, ds_next = d_next
+        dh = [a + b for a, b in zip(dh, dh_next)]        # all of dL/dh'
+        ds = [d + dhi * oi * (1.0 - ti * ti)             # thru tanh(s')
+              for d, dhi, oi, ti in zip(ds_next, dh, o, tanh_s)]
+        di_raw = [d * gi * ii * (1.0 - ii) for d, gi, ii in zip(ds, g, i)]
+        df_raw = [d * si * fi * (1.0 - fi) for d, si, fi in zip(ds, s, f)]
+        dg_raw = [d * ii * (1.0 - gi * gi) for d, ii, gi in zip(ds, i, g)]
+        do_raw = [d * ti * oi * (1.0 - oi) for d, ti, oi in zip(dh, tanh_s, o)]
+        d_pre = di_raw + df_raw + dg_raw + do_raw        # U, b and W alike
+        dh_prev = matvec(WT, d_pre)                      # Wᵀ·d_pre, to t-1
+        ds_prev = [d * fi for d, fi in zip(ds, f)]       # thru f ⊙ s
+        return d_pre, d_pre, (dh_prev, ds_prev)
+
+
+CELLS = {"rnn": RecurrentNeuralNetwork, "gru": GRU, "lstm": LSTM}
 
 
 # --- data, vocabulary and model files ----------------------------------------
@@ -298,11 +492,17 @@ def check_writable(path):
         raise UserError(f"cannot write --model {path}: {e.strerror}")
 
 
+def cell_name(model):
+    """"rnn", "gru" or "lstm": the key of the model's class in CELLS."""
+    return next(name for name, cls in CELLS.items() if type(model) is cls)
+
+
 def save_model(path, model, vocab, config, progress):
-    """Save weights, Adagrad memory, vocabulary, config and training
-    progress (iteration, position, h, smooth_loss, history) as JSON."""
-    checkpoint = {"format": "rnn_from_scratch model 1", "vocab": vocab,
-                  "config": config,
+    """Save the cell, weights, Adagrad memory, vocabulary, config and
+    training progress (iteration, position, h, smooth_loss, history) as
+    JSON. An LSTM's h is saved as [h, s]."""
+    checkpoint = {"format": "rnn_from_scratch model 1",
+                  "cell": cell_name(model), "vocab": vocab, "config": config,
                   "params": {n: getattr(model, n) for n in PARAM_NAMES},
                   "memory": model.memory}
     checkpoint.update(progress)
@@ -356,28 +556,44 @@ def load_model(path):
         raise bad("'vocab' must be a list of distinct single characters")
     if not isinstance(params, dict) or set(PARAM_NAMES) - set(params):
         raise bad("'params' must hold U, W, V, b and c")
-    hidden = len(params["b"]) if isinstance(params["b"], list) else 0
-    if hidden < 1:
-        raise bad("'b' must be a non-empty list")
+    cell = checkpoint.setdefault("cell", "rnn")      # files from before GRU
+    if not isinstance(cell, str) or cell not in CELLS:
+        raise bad(f"'cell' must be one of {', '.join(CELLS)}, got {cell!r}")
+    blocks = getattr(CELLS[cell], "GATES", 1)        # the vanilla RNN has 1
+    rows = len(params["b"]) if isinstance(params["b"], list) else 0
+    hidden = rows // blocks
+    if hidden < 1 or rows % blocks:
+        raise bad(f"'b' must hold {blocks} blocks of the hidden size for "
+                  f"the {cell} cell, but it has {rows} numbers")
     size = len(params["c"]) if isinstance(params["c"], list) else 0
     if size != len(vocab):
         raise bad(f"the vocab has {len(vocab)} characters but the weights "
                   f"(c) are for {size}")
-    shapes = {"U": (hidden, size), "W": (hidden, hidden),
-              "V": (size, hidden), "b": (hidden,), "c": (size,)}
+    shapes = {"U": (rows, size), "W": (rows, hidden),
+              "V": (size, hidden), "b": (rows,), "c": (size,)}
+    named = {name: name for name in PARAM_NAMES}
+    if blocks > 1:                                  # name the block count
+        named.update({name: f"{name} ({blocks} {cell} blocks of {hidden})"
+                      for name in "UWb"})
     memories = checkpoint.get("memory", {})
     if not isinstance(memories, dict):
         raise bad("'memory' must be an object")
-    weights = {name: checked_numbers(params[name], shapes[name], name, bad)
-               for name in PARAM_NAMES}
-    model = RecurrentNeuralNetwork(size, hidden)      # sizes now known sane
+    weights = {name: checked_numbers(params[name], shapes[name], named[name],
+                                     bad) for name in PARAM_NAMES}
+    model = CELLS[cell](size, hidden)                 # sizes now known sane
     for name in PARAM_NAMES:
         setattr(model, name, weights[name])
         if memories.get(name) is not None:
             model.memory[name] = checked_numbers(memories[name], shapes[name],
-                                                 "memory " + name, bad)
-    checkpoint["h"] = checked_numbers(checkpoint.get("h", [0.0] * hidden),
-                                      (hidden,), "h", bad)
+                                                 "memory " + named[name], bad)
+    state = model.zero_state()
+    if isinstance(state, tuple):                     # an LSTM's (h, s)
+        h, s = checked_numbers(checkpoint.get("h", list(state)),
+                               (2, hidden), "h", bad)
+        checkpoint["h"] = (h, s)
+    else:
+        checkpoint["h"] = checked_numbers(checkpoint.get("h", state),
+                                          (hidden,), "h", bad)
     for key in ("iteration", "position"):
         value = checkpoint.setdefault(key, 0)
         if type(value) is not int or value < 0:
@@ -432,7 +648,7 @@ def split_data(text, fraction):
 def evaluate(model, ids):
     """Average loss in bits per character of predicting ids[1:] from ids
     (forward only, h starts at zero)."""
-    h = [0.0] * len(model.b)
+    h = model.zero_state()
     total = 0.0
     for x, y in zip(ids, ids[1:]):
         h = model.step(x, h)
@@ -498,7 +714,7 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
             # the next chunk; at the end of the text, wrap and reset h
             position, h = progress["position"], progress["h"]
             if position + 1 >= len(train_ids):
-                position, h = 0, [0.0] * len(model.b)
+                position, h = 0, model.zero_state()
             end = min(position + args.sequence_length, len(train_ids) - 1)
             inputs = train_ids[position:end]
             targets = train_ids[position + 1:end + 1]
@@ -546,7 +762,7 @@ def generate(model, vocab, prime_ids, length, temperature, rng):
     """The prime's text followed by `length` sampled characters. The prime
     (indices) is fed through the network one character at a time to set
     the hidden state."""
-    h = [0.0] * len(model.b)
+    h = model.zero_state()
     for x in prime_ids[:-1]:
         h = model.step(x, h)
     drawn = model.sample(h, prime_ids[-1], length, temperature, rng)
@@ -557,7 +773,7 @@ def predict(model, vocab, text, source="the vocabulary"):
     """Feed text one character at a time; print the top 3 guesses for each
     next character, then the average bits per character on text."""
     ids = encode(text, vocab, "--predict text", source)
-    h, total = [0.0] * len(model.b), 0.0
+    h, total = model.zero_state(), 0.0
     print("pos  char | top 3 next characters (probability)  | actual next")
     for t, x in enumerate(ids):
         h = model.step(x, h)
@@ -704,6 +920,8 @@ def parse_args(argv):
     p.add_argument("--model", metavar="PATH", default=MODEL_PATH,
                    help="model file that training writes and --generate, "
                    "--predict and --resume read (default: %(default)s)")
+    p.add_argument("--cell", metavar="CELL", default=CELL,
+                   help="rnn (vanilla), gru or lstm (default: %(default)s)")
     p.add_argument("--hidden-size", metavar="N", type=int,
                    default=HIDDEN_SIZE,
                    help="hidden units (default: %(default)s)")
@@ -755,6 +973,9 @@ def parse_args(argv):
 
 def check_args(args):
     """Refuse values that cannot work, naming the flag."""
+    if args.cell not in CELLS:
+        raise UserError(f"--cell must be one of {', '.join(CELLS)}, "
+                        f"got {args.cell!r}")
     for flag, value in [("--hidden-size", args.hidden_size),
                         ("--sequence-length", args.sequence_length),
                         ("--max-iterations", args.max_iterations),
@@ -791,12 +1012,14 @@ def resume(args, argv, vocab):
                         f"characters (only in the data: {new}; only in the "
                         f"model: {gone}); resume with the data it was "
                         f"trained on, or train anew without --resume")
-    hidden_given = any(a.startswith("--hidden-size") for a in argv)
-    if hidden_given and args.hidden_size != len(model.b):
-        raise UserError(f"--hidden-size {args.hidden_size} does not match "
-                        f"{args.model}, which has {len(model.b)}; leave the "
-                        f"flag out to use the file's size")
-    args.hidden_size = len(model.b)
+    hidden, cell = len(model.V[0]), checkpoint["cell"]
+    for flag, given, has in [("--cell", args.cell, cell),
+                             ("--hidden-size", args.hidden_size, hidden)]:
+        if any(a.startswith(flag) for a in argv) and given != has:
+            raise UserError(f"{flag} {given} does not match {args.model}, "
+                            f"which has {has}; leave the flag out to use "
+                            f"the file's")
+    args.cell, args.hidden_size = cell, hidden
     if checkpoint["iteration"] >= args.max_iterations:
         raise UserError(f"{args.model} is already at iteration "
                         f"{checkpoint['iteration']}; raise --max-iterations "
@@ -816,14 +1039,14 @@ def run_training(args, argv, rng):
     if args.resume:
         model, progress = resume(args, argv, vocab)
     else:
-        model = RecurrentNeuralNetwork(len(vocab), args.hidden_size, args.seed)
-        progress = {"iteration": 0, "position": 0,
-                    "h": [0.0] * args.hidden_size,
+        model = CELLS[args.cell](len(vocab), args.hidden_size, args.seed)
+        progress = {"iteration": 0, "position": 0, "h": model.zero_state(),
                     "smooth_loss": math.log2(len(vocab)),
                     "history": {"train": [[0, math.log2(len(vocab))]],
                                 "val": []}}
 
-    config = {"data": args.data, "hidden_size": args.hidden_size,
+    config = {"data": args.data, "cell": args.cell,
+              "hidden_size": args.hidden_size,
               "sequence_length": args.sequence_length,
               "learning_rate": args.learning_rate,
               "max_iterations": args.max_iterations,
@@ -845,7 +1068,8 @@ def run_training(args, argv, rng):
     if not val_text:
         print("notice: no validation split (the data or "
               "--validation-fraction is too small); skipping validation")
-    print(f"model: hidden {args.hidden_size}, {weights:,} weights; {start}")
+    print(f"model: {args.cell}, hidden {args.hidden_size}, {weights:,} "
+          f"weights; {start}")
     print(f"training: {args.max_iterations:,} iterations of "
           f"{args.sequence_length} characters, learning rate "
           f"{args.learning_rate}, sample and save every {args.sample_every}")
@@ -853,7 +1077,7 @@ def run_training(args, argv, rng):
           f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
 
     chart_path = os.path.join(folder, "loss.svg")
-    title = (f"{args.data} ({len(text):,} chars): hidden "
+    title = (f"{args.data} ({len(text):,} chars): {args.cell}, hidden "
              f"{args.hidden_size}, sequence {args.sequence_length}, "
              f"learning rate {args.learning_rate}")
 
