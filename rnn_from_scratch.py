@@ -15,7 +15,12 @@ runs backpropagation through time over chunks of SEQUENCE_LENGTH chars,
 carries h from chunk to chunk, clips each gradient entry to [-5, 5] and
 updates with Adagrad:  memory += g²;  param -= rate·g / sqrt(memory + 1e-8).
 
+--cell gru and --cell lstm swap the tanh line for a gated cell (classes GRU
+and LSTM below the vanilla one, with their equations); the output layer,
+the loss, training and sampling stay the same.
+
 Run:  python rnn_from_scratch.py                    train, then sample
+      python rnn_from_scratch.py --cell lstm        the same with an LSTM
       python rnn_from_scratch.py --generate "Once"  sample from model.json
       python rnn_from_scratch.py --help             every flag
 """
@@ -559,16 +564,17 @@ def load_model(path):
     cell = checkpoint.setdefault("cell", "rnn")      # files from before GRU
     if not isinstance(cell, str) or cell not in CELLS:
         raise bad(f"'cell' must be one of {', '.join(CELLS)}, got {cell!r}")
-    blocks = getattr(CELLS[cell], "GATES", 1)        # the vanilla RNN has 1
-    rows = len(params["b"]) if isinstance(params["b"], list) else 0
-    hidden = rows // blocks
-    if hidden < 1 or rows % blocks:
-        raise bad(f"'b' must hold {blocks} blocks of the hidden size for "
-                  f"the {cell} cell, but it has {rows} numbers")
+    V = params["V"]                                  # vocab×hidden
+    hidden = len(V[0]) if isinstance(V, list) and V and isinstance(
+        V[0], list) else 0
+    if hidden < 1:
+        raise bad("'V' must be a list of non-empty rows")
     size = len(params["c"]) if isinstance(params["c"], list) else 0
     if size != len(vocab):
         raise bad(f"the vocab has {len(vocab)} characters but the weights "
                   f"(c) are for {size}")
+    blocks = getattr(CELLS[cell], "GATES", 1)        # the vanilla RNN has 1
+    rows = blocks * hidden
     shapes = {"U": (rows, size), "W": (rows, hidden),
               "V": (size, hidden), "b": (rows,), "c": (size,)}
     named = {name: name for name in PARAM_NAMES}

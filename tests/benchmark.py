@@ -3,14 +3,18 @@
     python tests/benchmark.py                 all sizes
     python tests/benchmark.py --quick         fewer repeats
     python tests/benchmark.py --sizes 100x65x25,256x65x25
+    python tests/benchmark.py --cell lstm     the vanilla RNN and the LSTM
     pypy3 tests/benchmark.py                  the same under PyPy
 
 A step is forward + backward + the Adagrad update on one chunk. Each size
 times RecurrentNeuralNetwork beside the naive textbook version in
 naive_rnn.py (one-hot vectors, index loops: what the original list-based
-script costs), alternating the two so that a busy machine slows both alike.
-Peak memory per step comes from tracemalloc, in a separate untimed step.
-Not a test: pytest does not collect this file.
+script costs), and the gated cells (GRU, LSTM), alternating them all so
+that a busy machine slows each alike. A cell with G gate blocks does about
+3·G·hidden² + 3·hidden·vocab multiply-adds per character; the second table
+divides each cell's time by that count, and compares it with the vanilla
+RNN's. Peak memory per step comes from tracemalloc, in a separate untimed
+step. Not a test: pytest does not collect this file.
 """
 
 import argparse
@@ -25,18 +29,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import naive_rnn  # noqa: E402
-from rnn_from_scratch import PARAM_NAMES, RecurrentNeuralNetwork, zeros_like  # noqa: E402
+from rnn_from_scratch import CELLS, PARAM_NAMES, zeros_like  # noqa: E402
 
 SIZES = [(10, 15, 25), (50, 65, 25), (100, 65, 25), (256, 65, 25)]
 
 
-def setup(hidden, vocab, length):
-    """A model, a random chunk and a non-zero h_prev, all from one seed."""
+def setup(hidden, vocab, length, cell="rnn"):
+    """A model, a random chunk and a non-zero state, all from one seed."""
     rng = random.Random(0)
-    model = RecurrentNeuralNetwork(vocab, hidden, seed=0)
+    model = CELLS[cell](vocab, hidden, seed=0)
     ids = [rng.randrange(vocab) for _ in range(length + 1)]
     h_prev = [rng.uniform(-0.5, 0.5) for _ in range(hidden)]
-    return model, ids[:-1], ids[1:], h_prev
+    state = (h_prev, list(h_prev)) if cell == "lstm" else h_prev
+    return model, ids[:-1], ids[1:], state
+
+
+def multiply_adds(cell, hidden, vocab):
+    """Per character: W·h, Wᵀ·d and dW (G·hidden² each), V·h, Vᵀ·dy and dV
+    (hidden·vocab each)."""
+    blocks = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    return 3 * blocks * hidden * hidden + 3 * hidden * vocab
 
 
 def ours(model, inputs, targets, h_prev):
@@ -70,9 +82,10 @@ def peak_kib(step):
     return peak / 1024
 
 
-def measure(size, repeats, warmup):
+def measure(size, repeats, warmup, cells):
     hidden, vocab, length = size
     steps = {"ours": ours(*setup(*size)), "naive": naive(*setup(*size))}
+    steps.update({cell: ours(*setup(*size, cell)) for cell in cells})
     for _ in range(warmup):                   # let PyPy's JIT compile first
         for step in steps.values():
             step()
@@ -88,6 +101,23 @@ def measure(size, repeats, warmup):
     return result
 
 
+def cell_table(rows, cells):
+    """Per cell: µs per character, multiply-adds, ns per multiply-add, and
+    that cost over the vanilla RNN's."""
+    header = (f"{'hidden':>6} {'vocab':>5} | {'cell':>4} {'µs/char':>9} "
+              f"{'mult-adds':>9} {'ns/m-a':>6} {'vs rnn':>6}")
+    print(header)
+    print("-" * len(header))
+    for (hidden, vocab, _), r in rows:
+        base = r["ours"] / multiply_adds("rnn", hidden, vocab)
+        for cell in ["rnn"] + cells:
+            us = r["ours" if cell == "rnn" else cell]
+            count = multiply_adds(cell, hidden, vocab)
+            per = us / count
+            print(f"{hidden:>6} {vocab:>5} | {cell:>4} {us:>9.1f} {count:>9,} "
+                  f"{per * 1000:>6.2f} {per / base:>5.2f}x")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -95,7 +125,11 @@ def main():
     parser.add_argument("--sizes", default=",".join("x".join(map(str, s)) for s in SIZES),
                         help="hidden x vocab x chunk, comma-separated "
                         "(default: %(default)s)")
+    parser.add_argument("--cell", choices=["gru", "lstm"], action="append",
+                        help="gated cell to time beside the vanilla RNN; "
+                        "give it twice for both (default: both)")
     args = parser.parse_args()
+    cells = args.cell or ["gru", "lstm"]
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
     pypy = platform.python_implementation() == "PyPy"
     print(f"{platform.python_implementation()} {platform.python_version()} "
@@ -105,18 +139,23 @@ def main():
         header += f" | {'ours KiB':>8} {'naive KiB':>9}"
     print(header)
     print("-" * len(header))
+    rows = []
     for size in sizes:
         work = size[0] * (size[0] + size[1]) * size[2]
         repeats = 3 if args.quick else max(5, min(41, int(3e6 / work)))
         warmup = 1 if not pypy else max(20, int(3e6 / work))  # JIT compiles
         if args.quick:
             warmup = min(warmup, 5)
-        r = measure(size, repeats, warmup)
+        r = measure(size, repeats, warmup, cells)
+        rows.append((size, r))
         line = (f"{size[0]:>6} {size[1]:>5} {size[2]:>5} | {r['ours']:>9.1f} "
                 f"{r['naive']:>9.1f} {r['naive'] / r['ours']:>6.1f}x")
         if not pypy:
             line += f" | {r['ours KiB']:>8.0f} {r['naive KiB']:>9.0f}"
         print(line, flush=True)
+    print(f"\nthe cells: median µs per training character, and per "
+          f"multiply-add")
+    cell_table(rows, cells)
 
 
 if __name__ == "__main__":
