@@ -56,6 +56,7 @@ TEMPERATURE = 0.5             # 1.0 = no change, < 1.0 safer, > 1.0 wilder
 VALIDATION_FRACTION = 0.1     # last part of the data held out; 0-0.5
 LOG_EVERY = 100               # print a progress line this often
 SEED = 42                     # same seed, same weights and samples
+FLOW_STEPS = 50               # --gradient-flow looks this many steps back
 
 # --- list-math helpers -------------------------------------------------------
 # Vectors are lists of floats; matrices are lists of rows.
@@ -711,10 +712,9 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
         while progress["iteration"] < args.max_iterations:
             if stop:                                # Ctrl-C was pressed
                 save()
-                again = [a for a in sys.argv if a != "--resume"] + ["--resume"]
                 print(f"\ninterrupted at iteration {progress['iteration']}; "
-                      f"saved {args.model}. Continue with:\n  python "
-                      f"{shlex.join(again)}", file=sys.stderr)
+                      f"saved {args.model}. Continue with:\n  "
+                      f"{resume_command(args.argv)}", file=sys.stderr)
                 raise KeyboardInterrupt
 
             # the next chunk; at the end of the text, wrap and reset h
@@ -798,12 +798,173 @@ def predict(model, vocab, text, source="the vocabulary"):
               f"{len(ids) - 1} predictions")
 
 
-# --- charts: the loss history as terminal text and as an SVG file ------------
+# --- looking inside: how far back the gradient reaches ----------------------
 
-def chart_axes(history):
+def step_back(model, d_state, cache, WT):
+    """dL/d(state_{j-1}) from dL/d(state_j), through cell step j alone.
+    cache: what step_forward kept (the vanilla RNN: h_j itself)."""
+    if isinstance(model, GatedRNN):
+        zero = [0.0] * len(WT)                       # no output at step j
+        return model.step_backward(zero, d_state, cache, WT)[2]
+    dh_raw = [(1.0 - h * h) * g for h, g in zip(cache, d_state)]  # tanh
+    return matvec(WT, dh_raw)                        # Wᵀ·dh_raw
+
+
+def flow_norms(model, ids, steps):
+    """For every position t with `steps` states of history and a next
+    character: [‖∂ℓ_t/∂h_{t-k}‖ for k = 0..steps-1], where
+    ℓ_t = -log p(ids[t+1] | ids[:t+1]) is backpropagated alone. An LSTM's
+    cell state s is a separate variable: only h's gradient is measured."""
+    states, caches, state = [], [], model.zero_state()
+    for x in ids[:-1]:                               # forward, from zeros
+        if isinstance(model, GatedRNN):
+            state, cache = model.step_forward(x, state)
+        else:
+            state = cache = model.step(x, state)
+        states.append(state)
+        caches.append(cache)
+    VT, WT = transpose(model.V), transpose(model.W)
+    norms = []
+    for t in range(steps - 1, len(ids) - 1):
+        dy, _ = softmax(model.scores(states[t]))
+        dy[ids[t + 1]] -= 1.0                        # dℓ_t/do_t = p - onehot
+        dh = [dot(V_col, dy) for V_col in VT]        # dℓ_t/dh_t
+        d_state = (dh, [0.0] * len(dh)) if isinstance(states[t], tuple) \
+            else dh
+        row = []
+        for k in range(steps):
+            dh = hidden_of(d_state)
+            row.append(math.sqrt(dot(dh, dh)))
+            if k + 1 < steps:                        # to h_{t-k-1}
+                d_state = step_back(model, d_state, caches[t - k], WT)
+        norms.append(row)
+    return norms
+
+
+def gradient_flow(model, vocab, text, steps, trained_steps, svg_path, title,
+                  source="the model"):
+    """--gradient-flow: print the mean norm for each k, its ratio to k = 0
+    and a log-scale chart; write the same chart as svg_path."""
+    ids = encode(text, vocab, "--gradient-flow text", source)
+    if len(ids) < steps + 2:
+        raise UserError(f"--gradient-flow text has {len(ids)} characters; "
+                        f"with --flow-steps {steps} it needs at least "
+                        f"{steps + 2}")
+    norms = flow_norms(model, ids, steps)
+    means = [sum(col) / len(norms) for col in zip(*norms)]
+    print(f"mean |d loss_t / d h_(t-k)| over {len(norms)} positions of "
+          f"the text")
+    print(f"note: training cut the gradient after {trained_steps} steps "
+          f"(--sequence-length): past k = {trained_steps - 1} the model was "
+          f"never trained to use it")
+    print("   k   mean norm   ratio to k=0")
+    for k, mean in enumerate(means):
+        print(f"{k:>4}  {mean:>10.4g}  {mean / means[0]:>13.4g}")
+    points = [(k, math.log10(mean)) for k, mean in enumerate(means) if mean]
+    series = [("flow", "mean gradient norm", "*", "#1f77b4", points)]
+    print(text_chart(series, "norm (log)", "k, steps back",
+                     lambda y: f"{10 ** y:.0e}"))
+    write_atomically(svg_path, svg_chart(
+        series, title, "k: steps back from the predicted character",
+        "mean |dloss_t / dh_(t-k)| (log scale)", lambda y: f"{10 ** y:.2g}"))
+    print(f"chart: {svg_path}")
+
+
+# --- looking inside: what single hidden units track --------------------------
+
+def unit_color(value):
+    """-1 blue ... 0 white ... +1 red, as a CSS color."""
+    v = max(-1.0, min(1.0, value))
+    fade = round(255 * (1 - abs(v)))
+    return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
+
+
+def hidden_trace(model, ids):
+    """Run ids from the zero state: h after each character, and the
+    probabilities of the next character there."""
+    state, hs, probs = model.zero_state(), [], []
+    for x in ids:
+        state = model.step(x, state)
+        hs.append(hidden_of(state))
+        probs.append(softmax(model.scores(state))[0])
+    return hs, probs
+
+
+def units_to_show(hs, given, count=8):
+    """The units of --units (e.g. "3,17"), checked; else the `count` units
+    whose value varies most (variance) over the text."""
+    hidden = len(hs[0])
+    if given is not None:
+        try:
+            units = [int(part) for part in given.split(",")]
+        except ValueError:
+            units = [-1]
+        if not all(0 <= u < hidden for u in units) or \
+                len(set(units)) != len(units):
+            raise UserError(f"--units must be distinct unit numbers from 0 "
+                            f"to {hidden - 1}, comma-separated, got {given!r}")
+        return units
+
+    def variance(u):
+        mean = sum(h[u] for h in hs) / len(hs)
+        return sum((h[u] - mean) ** 2 for h in hs) / len(hs)
+    return sorted(range(hidden), key=variance, reverse=True)[:count]
+
+
+def activations_page(vocab, text, hs, probs, units, title):
+    """A self-contained HTML page: a row per unit, the text coloured
+    character by character by that unit's h after reading it; hovering
+    shows the value and the top 3 guesses for the next character."""
+    tips = []
+    for p in probs:
+        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
+        tips.append("  ".join(f"{vocab[i]!r} {p[i]:.2f}" for i in top))
+    parts = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
+             f"<title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;margin:2em}"
+             ".row{font-family:monospace;white-space:pre-wrap;"
+             "line-height:1.7;border:1px solid #ccc;padding:.5em}"
+             ".row span:hover{outline:1px solid black}"
+             '.nl::before{content:"\\21B5";color:#888}</style>',
+             f"</head><body><h1>{html.escape(title)}</h1>",
+             "<p>Each row is one hidden unit: every character's background "
+             "is the unit's value after reading it, "
+             '<span style="background:rgb(0,0,255);color:white">-1</span> '
+             "... 0 ... "
+             '<span style="background:rgb(255,0,0);color:white">+1</span>. '
+             "Hover a character for the value and the model's top 3 guesses "
+             "for the next character.</p>"]
+    for u in units:
+        values = [h[u] for h in hs]
+        parts.append(f"<h2>unit {u}: {min(values):+.2f} to "
+                     f"{max(values):+.2f}</h2>")
+        spans = []
+        for ch, v, tip in zip(text, values, tips):
+            kind = ' class="nl"' if ch == "\n" else ""
+            hover = html.escape(f"unit {u}: {v:+.3f}\nnext: {tip}")
+            spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
+                         f'style="background:{unit_color(v)}">'
+                         f"{html.escape(ch)}</span>")
+        parts.append(f'<div class="row" data-unit="{u}">{"".join(spans)}'
+                     f"</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# --- charts: lines as terminal text and as an SVG file -----------------------
+# A chart is a list of series (name, label, mark, color, points), each point
+# an (x, y) pair. Log-scale charts pass log10(y) and a label for the ticks.
+
+def loss_series(history):
+    """The loss chart: train (every log line) and validation curves."""
+    return [("train", "train (smoothed)", "*", "#1f77b4", history["train"]),
+            ("val", "validation", "o", "#d62728", history["val"])]
+
+
+def chart_axes(series):
     """(x_ticks, y_ticks) covering every point: round numbers, first and
     last tick at the ends of the axis."""
-    points = history["train"] + history["val"]
+    points = [point for *_, line in series for point in line]
     x_ticks = ticks(0, max(x for x, _ in points))
     y_ticks = ticks(min(y for _, y in points), max(y for _, y in points))
     return x_ticks, y_ticks
@@ -820,32 +981,36 @@ def ticks(low, high, count=6):
     return [round(k * step, 10) for k in range(first, last + 1)]
 
 
-def text_chart(history, width=60, height=13):
-    """The train (*) and validation (o) curves as lines of text."""
-    x_ticks, y_ticks = chart_axes(history)
+def text_chart(series, y_name="bits/char", x_name="iteration",
+               y_label="{:.2f}".format, width=60, height=13):
+    """The series as lines of text, each point drawn with its mark."""
+    x_ticks, y_ticks = chart_axes(series)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
     grid = [[" "] * width for _ in range(height)]
-    for name, mark in (("train", "*"), ("val", "o")):
-        for x, y in history[name]:
+    for _, _, mark, _, points in series:
+        for x, y in points:
             column = round((x - x0) / (x1 - x0) * (width - 1))
             row = round((y1 - y) / (y1 - y0) * (height - 1))
             grid[row][column] = mark
-    lines = ["bits/char   * train   o validation"]
+    lines = [f"{y_name}   " + "   ".join(f"{mark} {label}"
+                                         for _, label, mark, _, _ in series)]
     for r, row in enumerate(grid):
         label = y1 - r * (y1 - y0) / (height - 1)
         shown = r in (0, height // 2, height - 1)
-        lines.append(f"{label:6.2f} |" if shown else "       |")
+        lines.append(f"{y_label(label):>6} |" if shown else "       |")
         lines[-1] += "".join(row)
     lines.append("       +" + "-" * width)
     half = width // 2
-    lines.append(f"        {x0:<{half}g}{x1:>{width - half}g} iteration")
+    lines.append(f"        {x0:<{half}g}{x1:>{width - half}g} {x_name}")
     return "\n".join(lines)
 
 
-def loss_svg(history, title):
-    """The same curves as a standalone SVG document: axes, ticks, legend."""
+def svg_chart(series, title, x_name="iteration",
+              y_name="bits per character", y_label="{:g}".format):
+    """The series as a standalone SVG document: axes, ticks, legend; a dot
+    on every point of a series marked "o"."""
     width, height, left, right, top, bottom = 720, 420, 70, 150, 60, 50
-    x_ticks, y_ticks = chart_axes(history)
+    x_ticks, y_ticks = chart_axes(series)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
 
     def sx(x):
@@ -869,22 +1034,20 @@ def loss_svg(history, title):
         parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" '
                      f'x2="{width - right}" y2="{sy(y):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" '
-                     f'text-anchor="end">{y:g}</text>')
+                     f'text-anchor="end">{y_label(y)}</text>')
     parts.append(f'<path d="M{left},{top} V{height - bottom} '
                  f'H{width - right}" fill="none" stroke="black"/>')  # axes
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" '
-                 f'text-anchor="middle">iteration</text>')
+                 f'text-anchor="middle">{html.escape(x_name)}</text>')
     parts.append(f'<text transform="translate(20 '
                  f'{(top + height - bottom) / 2}) rotate(-90)" '
-                 f'text-anchor="middle">bits per character</text>')
-    series = [("train", "train (smoothed)", "#1f77b4"),
-              ("val", "validation", "#d62728")]
-    for k, (name, label, color) in enumerate(series):
-        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in history[name])
+                 f'text-anchor="middle">{html.escape(y_name)}</text>')
+    for k, (name, label, mark, color, line) in enumerate(series):
+        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
         parts.append(f'<polyline class="{name}" points="{points}" fill="none" '
                      f'stroke="{color}" stroke-width="2"/>')
-        if name == "val":                          # a dot per measurement
-            for x, y in history[name]:
+        if mark == "o":                            # a dot per measurement
+            for x, y in line:
                 parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" '
                              f'r="3" fill="{color}"/>')
         ly = top + 10 + 22 * k                                   # legend
@@ -892,7 +1055,7 @@ def loss_svg(history, title):
                      f'x2="{width - right + 36}" y2="{ly}" stroke="{color}" '
                      f'stroke-width="2"/>')
         parts.append(f'<text x="{width - right + 42}" y="{ly + 4}">'
-                     f'{label}</text>')
+                     f'{html.escape(label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -949,8 +1112,10 @@ def parse_args(argv):
     p.add_argument("--sample-length", metavar="N", type=int,
                    default=SAMPLE_LENGTH,
                    help="characters to generate (default: %(default)s)")
-    p.add_argument("--prime-text", metavar="TEXT", default=PRIME_TEXT,
-                   help="text fed in before sampling (default: %(default)r)")
+    p.add_argument("--prime-text", metavar="TEXT",
+                   help="text fed in before sampling (default: PRIME_TEXT, "
+                   f"{PRIME_TEXT!r}, or the data's first word if the data "
+                   "lacks some of its characters)")
     p.add_argument("--temperature", metavar="T[,T...]", type=temperatures,
                    default=[TEMPERATURE],
                    help="sampling temperature; several, comma-separated, "
@@ -970,9 +1135,23 @@ def parse_args(argv):
     p.add_argument("--predict", metavar="TEXT",
                    help="load --model and show its top 3 guesses for each "
                    "next character of TEXT")
+    p.add_argument("--gradient-flow", metavar="TEXT",
+                   help="load --model and measure how far back the gradient "
+                   "of each next-character loss reaches over TEXT; writes "
+                   "gradient_flow.svg beside the model")
+    p.add_argument("--flow-steps", metavar="K", type=int, default=FLOW_STEPS,
+                   help="steps back for --gradient-flow (default: "
+                   "%(default)s)")
+    p.add_argument("--activations", metavar="TEXT",
+                   help="load --model and write activations.html beside it: "
+                   "TEXT coloured by single hidden units")
+    p.add_argument("--units", metavar="N[,N...]",
+                   help="units for --activations (default: the 8 that vary "
+                   "most over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped")
     args = p.parse_args(argv)
+    args.argv = list(argv)              # for the command that resumes
     check_args(args)
     return args
 
@@ -986,7 +1165,8 @@ def check_args(args):
                         ("--sequence-length", args.sequence_length),
                         ("--max-iterations", args.max_iterations),
                         ("--sample-every", args.sample_every),
-                        ("--log-every", args.log_every)]:
+                        ("--log-every", args.log_every),
+                        ("--flow-steps", args.flow_steps)]:
         if value < 1:
             raise UserError(f"{flag} must be at least 1, got {value}")
     if args.sample_length < 0:
@@ -1003,7 +1183,10 @@ def check_args(args):
                         f"got {args.validation_fraction}")
     for flag, text in [("--generate", args.generate),
                        ("--predict", args.predict),
-                       ("--prime-text", args.prime_text)]:
+                       ("--prime-text", args.prime_text),
+                       ("--gradient-flow", args.gradient_flow),
+                       ("--activations", args.activations),
+                       ("PRIME_TEXT", PRIME_TEXT)]:
         if text == "":
             raise UserError(f"{flag} needs at least one character")
 
@@ -1034,12 +1217,27 @@ def resume(args, argv, vocab):
     return model, {key: checkpoint[key] for key in keys}
 
 
+def prime_for(args, text, vocab):
+    """Indices of the text fed in before sampling. --prime-text must fit
+    the data; the PRIME_TEXT default gives way to the data's first word
+    when the user's own text lacks some of its characters."""
+    if args.prime_text is not None:
+        return encode(args.prime_text, vocab, "--prime-text", args.data)
+    missing = sorted(set(PRIME_TEXT) - set(vocab))
+    if not missing:
+        return encode(PRIME_TEXT, vocab)
+    first_word = (text.split() or [text])[0][:20]
+    print(f"notice: PRIME_TEXT {PRIME_TEXT!r} has characters that are not "
+          f"in {args.data} ({show_chars(missing)}); samples start from the "
+          f"data's first word, {first_word!r}, instead")
+    return encode(first_word, vocab)
+
+
 def run_training(args, argv, rng):
     """Train a new model, or continue one with --resume; then sample."""
     text = read_text(args.data)
     vocab = sorted(set(text))
-    prime_ids = encode(args.prime_text, vocab, "--prime-text",
-                       args.data)                  # fail before training
+    prime_ids = prime_for(args, text, vocab)        # fail before training
     check_writable(args.model)
     train_text, val_text = split_data(text, args.validation_fraction)
     if args.resume:
@@ -1089,7 +1287,8 @@ def run_training(args, argv, rng):
 
     def save():
         save_model(args.model, model, vocab, config, progress)
-        write_atomically(chart_path, loss_svg(progress["history"], title))
+        write_atomically(chart_path,
+                         svg_chart(loss_series(progress["history"]), title))
 
     def sample():
         return generate(model, vocab, prime_ids, args.sample_length,
@@ -1097,8 +1296,11 @@ def run_training(args, argv, rng):
 
     train(model, vocab, encode(train_text, vocab), encode(val_text, vocab),
           progress, args, save, sample)
-    print(text_chart(progress["history"]))
+    print(text_chart(loss_series(progress["history"])))
     print(f"saved {args.model}; loss chart: {chart_path}")
+    if "ipykernel" in sys.modules:          # in Jupyter or Colab: show it
+        from IPython.display import SVG, display
+        display(SVG(filename=chart_path))
     for temperature in args.temperature:
         print_sample(f"sample at temperature {temperature}",
                      generate(model, vocab, prime_ids,
@@ -1118,9 +1320,65 @@ def run_generate(args, rng):
         print(text)
 
 
+def run_gradient_flow(args):
+    """--gradient-flow: the table, the text chart and gradient_flow.svg."""
+    model, vocab, checkpoint = load_model(args.model)
+    trained = checkpoint["config"].get("sequence_length")
+    if type(trained) is not int or trained < 1:
+        trained = SEQUENCE_LENGTH
+    path = os.path.join(os.path.dirname(args.model), "gradient_flow.svg")
+    title = (f"{args.model}: {checkpoint['cell']}, hidden "
+             f"{len(model.V[0])}: how far back the gradient reaches")
+    gradient_flow(model, vocab, args.gradient_flow, args.flow_steps,
+                  trained, path, title, args.model)
+
+
+def run_activations(args):
+    """--activations: write activations.html, print each unit's range."""
+    model, vocab, checkpoint = load_model(args.model)
+    text = args.activations
+    hs, probs = hidden_trace(model, encode(text, vocab, "--activations text",
+                                           args.model))
+    units = units_to_show(hs, args.units)
+    path = os.path.join(os.path.dirname(args.model), "activations.html")
+    title = (f"{args.model}: {checkpoint['cell']}, hidden "
+             f"{len(model.V[0])}: single units")
+    write_atomically(path, activations_page(vocab, text, hs, probs, units,
+                                            title))
+    print(f"wrote {path}")
+    for u in units:
+        values = [h[u] for h in hs]
+        print(f"unit {u}: from {min(values):+.3f} to {max(values):+.3f}")
+
+
+def in_ipython():
+    """True in Jupyter, Colab or IPython, which load IPython first."""
+    return "IPython" in sys.modules
+
+
+def command_line():
+    """sys.argv[1:], except in a notebook cell, where sys.argv is the
+    kernel's own (-f kernel-....json). `%run rnn_from_scratch.py --flags`
+    keeps its flags: there sys.argv[0] is this file."""
+    script = globals().get("__file__")
+    if in_ipython() and not (script and os.path.basename(sys.argv[0])
+                             == os.path.basename(script)):
+        return []
+    return sys.argv[1:]
+
+
+def resume_command(argv):
+    """What to run to continue training with the same flags."""
+    again = [a for a in argv if a != "--resume"] + ["--resume"]
+    if in_ipython():
+        return f"main({again!r})"
+    return f"python {shlex.join([sys.argv[0]] + again)}"
+
+
 def main(argv=None):
-    """Run the command line; returns the exit status."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Run the command line (argv: a list of flags, default the command
+    line's); returns the exit status."""
+    argv = command_line() if argv is None else argv
     try:
         args = parse_args(argv)
         rng = random.Random(args.seed)
@@ -1129,6 +1387,10 @@ def main(argv=None):
         elif args.predict is not None:
             model, vocab, _ = load_model(args.model)
             predict(model, vocab, args.predict, source=args.model)
+        elif args.gradient_flow is not None:
+            run_gradient_flow(args)
+        elif args.activations is not None:
+            run_activations(args)
         else:
             run_training(args, argv, rng)
     except UserError as e:
@@ -1140,8 +1402,12 @@ def main(argv=None):
     except BrokenPipeError:             # piped into `head`, say: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except SystemExit as e:             # --help has printed the help
+        return e.code or 0
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if not in_ipython():                # no SystemExit in a notebook
+        sys.exit(status)

@@ -57,7 +57,7 @@ def test_svg_points_lie_inside_the_axes(trained):
 
 def test_text_chart_is_printed_after_training(trained):
     _, stdout = trained
-    chart = stdout[stdout.index("bits/char   * train   o validation"):]
+    chart = stdout[stdout.index("bits/char   * train (smoothed)   o validation"):]
     rows = chart.splitlines()[1:14]
     assert len(rows) == 13 and all(len(r) == 8 + 60 for r in rows)
     assert "*" in "".join(rows) and "o" in "".join(r[8:] for r in rows)

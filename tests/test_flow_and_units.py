@@ -1,0 +1,201 @@
+"""Looking inside, part 2: --gradient-flow (how far back the gradient of
+each next-character loss reaches) and --activations (single units)."""
+
+import json
+import math
+import random
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+
+import rnn_from_scratch as rnn
+from helpers import STORY, TINY, assert_error, run, write
+
+SVG = "{http://www.w3.org/2000/svg}"
+TEXT = STORY[:120]
+CELLS = [rnn.RecurrentNeuralNetwork, rnn.GRU, rnn.LSTM]
+
+
+def random_model(cls, seed=0):
+    """vocab 4, hidden 5, every weight from N(0, 0.6²)."""
+    model = cls(4, 5, seed=seed)
+    rng = random.Random(seed + 1)
+    for name in rnn.PARAM_NAMES:
+        param = getattr(model, name)
+        for row in (param if isinstance(param[0], list) else [param]):
+            row[:] = [rng.gauss(0.0, 0.6) for _ in row]
+    return model
+
+
+def loss_from(model, state, ids, t, j):
+    """ℓ_t = -log p(ids[t+1]), running ids[j+1..t] from state_j."""
+    for x in ids[j + 1:t + 1]:
+        state = model.step(x, state)
+    o = model.scores(state)
+    return rnn.softmax(o)[1] - o[ids[t + 1]]
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_flow_norms_match_central_differences(cls):
+    # ‖∂ℓ_t/∂h_{t-k}‖ for every t and k, against a 4th-order central
+    # difference in each entry of h_{t-k} (an LSTM's s held fixed); the
+    # estimate's own error is ~1e-10 here, far below the 1e-6 required
+    model = random_model(cls, seed=3)
+    rng = random.Random(4)
+    ids, steps = [rng.randrange(4) for _ in range(11)], 4
+    norms = rnn.flow_norms(model, ids, steps)
+    assert len(norms) == len(ids) - steps and all(len(r) == steps
+                                                  for r in norms)
+    states, state = [], model.zero_state()
+    for x in ids[:-1]:
+        state = model.step(x, state)
+        states.append(state)
+    worst, eps = 0.0, 1e-3
+    for row, t in zip(norms, range(steps - 1, len(ids) - 1)):
+        for k in range(steps):
+            j = t - k
+            grad = []
+            for i in range(5):
+                f = {}
+                for m in (-2, -1, 1, 2):
+                    h = list(rnn.hidden_of(states[j]))
+                    h[i] += m * eps
+                    state = (h, states[j][1]) if cls is rnn.LSTM else h
+                    f[m] = loss_from(model, state, ids, t, j)
+                grad.append((8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * eps))
+            numeric = math.sqrt(sum(g * g for g in grad))
+            worst = max(worst, abs(row[k] - numeric) / numeric)
+    print(f"{cls.__name__}: worst relative error {worst:.1e}")
+    assert worst <= 1e-6, worst
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder with data.txt and a tiny trained model.json."""
+    folder = tmp_path_factory.mktemp("inside")
+    write(folder, "data.txt", STORY + "A cat <on> a mat & a rat.\n" * 3)
+    assert run(folder, *TINY, "--max-iterations", "40").returncode == 0
+    return folder
+
+
+def test_gradient_flow_table_has_k_rows_from_ratio_1(trained):
+    result = run(trained, "--gradient-flow", TEXT, "--flow-steps", "30")
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\s*(\d+)\s+(\S+)\s+(\S+)$", result.stdout, re.M)
+    assert [int(k) for k, _, _ in rows] == list(range(30))
+    assert rows[0][2] == "1"                          # ratio at k = 0
+    for _, mean, ratio in rows:
+        assert float(ratio) == pytest.approx(float(mean) / float(rows[0][1]),
+                                             rel=2e-3)   # 4 digits each
+    assert "was never trained to use it" in result.stdout
+    assert "positions" in result.stdout.splitlines()[0]
+    assert f"over {len(TEXT) - 30} positions" in result.stdout
+
+
+def test_gradient_flow_svg_parses_and_points_lie_inside(trained):
+    assert run(trained, "--gradient-flow", TEXT,
+               "--flow-steps", "20").returncode == 0
+    root = ET.parse(trained / "gradient_flow.svg").getroot()
+    axes = next(p.get("d") for p in root.iter(SVG + "path"))
+    left, top, bottom, right = map(float, re.findall(r"[\d.]+", axes))
+    lines = list(root.iter(SVG + "polyline"))
+    assert len(lines) == 1
+    points = lines[0].get("points").split()
+    assert len(points) == 20
+    for point in points:
+        x, y = map(float, point.split(","))
+        assert left <= x <= right and top <= y <= bottom, point
+    texts = " ".join(t.text for t in root.iter(SVG + "text"))
+    assert "steps back" in texts and "log scale" in texts
+
+
+def test_gradient_flow_text_too_short_or_unknown(trained):
+    assert_error(run(trained, "--gradient-flow", "Once upon", "--flow-steps",
+                     "10"), "--gradient-flow", "9 characters", "at least 12")
+    assert_error(run(trained, "--gradient-flow", "Quiz" * 20), "'Q'", "'z'")
+
+
+class Rows(HTMLParser):
+    """Collects, per row div, the text and data-v of each character span."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.span = {}, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "div" and "data-unit" in attrs:
+            self.unit = int(attrs["data-unit"])
+            self.rows[self.unit] = []
+        elif tag == "span" and "data-v" in attrs:
+            self.span = [float(attrs["data-v"]), "", attrs["title"]]
+            self.rows[self.unit].append(self.span)
+
+    def handle_endtag(self, tag):
+        self.span = None if tag == "span" else self.span
+
+    def handle_data(self, data):
+        if self.span is not None:
+            self.span[1] += data
+
+
+def test_activations_page_holds_the_text_and_the_hidden_states(trained):
+    text = "Once upon a time a cat\nsat <on> a & mat."
+    result = run(trained, "--activations", text, "--units", "3,0,7")
+    assert result.returncode == 0, result.stderr
+    page = (trained / "activations.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "http" not in page.replace(
+        "http://www.w3.org", "")                       # self-contained
+    parser = Rows()
+    parser.feed(page)
+    assert list(parser.rows) == [3, 0, 7]
+    model, vocab, _ = rnn.load_model(str(trained / "model.json"))
+    hs, state = [], model.zero_state()
+    for ch in text:
+        state = model.step(vocab.index(ch), state)
+        hs.append(state)
+    for unit, spans in parser.rows.items():
+        assert "".join(s[1] for s in spans) == text      # every char, in order
+        assert [s[0] for s in spans] == [h[unit] for h in hs]   # exact repr
+        assert spans[0][2].startswith(f"unit {unit}: ")
+        assert spans[0][2].count("'") >= 6               # top 3 guesses
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("activations.html")
+    assert [l.split(":")[0] for l in lines[1:]] == ["unit 3", "unit 0",
+                                                    "unit 7"]
+
+
+def test_activations_default_units_vary_most(trained):
+    result = run(trained, "--activations", TEXT)
+    assert result.returncode == 0, result.stderr
+    shown = [int(l.split()[1].rstrip(":")) for l in result.stdout.splitlines()[1:]]
+    assert len(shown) == 8 and len(set(shown)) == 8     # hidden 8: all of them
+    model, vocab, _ = rnn.load_model(str(trained / "model.json"))
+    hs, _ = rnn.hidden_trace(model, rnn.encode(TEXT, vocab))
+    spread = [max(h[u] for h in hs) - min(h[u] for h in hs) for u in shown]
+    assert spread[0] > 0
+
+
+@pytest.mark.parametrize("units", ["8", "-1", "a,b", "1,1", ""])
+def test_bad_units(trained, units):
+    assert_error(run(trained, "--activations", "Once", "--units", units),
+                 "--units", "0 to 7")
+
+
+def test_activations_with_unknown_characters(trained):
+    assert_error(run(trained, "--activations", "Zebra!"), "--activations",
+                 "'Z'", "'!'")
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_both_views_work_for_gated_cells(tmp_path, cell):
+    write(tmp_path, "data.txt", STORY)
+    assert run(tmp_path, *TINY, "--cell", cell).returncode == 0
+    flow = run(tmp_path, "--gradient-flow", TEXT, "--flow-steps", "10")
+    assert flow.returncode == 0, flow.stderr
+    units = run(tmp_path, "--activations", TEXT, "--units", "1")
+    assert units.returncode == 0, units.stderr
+    with open(tmp_path / "model.json", encoding="utf-8") as f:
+        assert json.load(f)["cell"] == cell

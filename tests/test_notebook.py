@@ -1,0 +1,122 @@
+"""Where coursework runs: the file pasted into a notebook cell, %run with
+flags, and a user's own text with no flag but --data."""
+
+import os
+import re
+import sys
+import types
+
+import pytest
+
+import rnn_from_scratch as rnn
+from helpers import SCRIPT, STORY, TINY, assert_error, run, write
+
+KERNEL_ARGV = ["/usr/lib/python3/ipykernel_launcher.py", "-f",
+               "/root/.local/share/jupyter/runtime/kernel-1234.json"]
+
+
+@pytest.fixture
+def fake_ipython(monkeypatch):
+    """sys.modules as in a Jupyter kernel: IPython and ipykernel loaded."""
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+
+
+def test_a_pasted_cell_ignores_the_kernels_argv(fake_ipython, monkeypatch):
+    # pasted into a cell, the file's globals have no __file__
+    monkeypatch.setattr(sys, "argv", KERNEL_ARGV)
+    monkeypatch.delitem(rnn.__dict__, "__file__")
+    assert rnn.command_line() == []
+
+
+def test_percent_run_keeps_its_flags(fake_ipython, monkeypatch):
+    # %run rnn_from_scratch.py --flags: sys.argv[0] is the script itself
+    monkeypatch.setattr(sys, "argv", ["rnn_from_scratch.py", "--cell", "gru"])
+    assert rnn.command_line() == ["--cell", "gru"]
+
+
+def test_outside_a_notebook_the_command_line_is_used(monkeypatch):
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.setattr(sys, "argv", ["x.py", "--hidden-size", "4"])
+    assert rnn.command_line() == ["--hidden-size", "4"]
+
+
+def test_help_returns_instead_of_raising_systemexit(capsys):
+    assert rnn.main(["--help"]) == 0
+    assert "--cell CELL" in capsys.readouterr().out
+
+
+def test_the_resume_command_fits_where_it_runs(fake_ipython, monkeypatch):
+    assert rnn.resume_command(["--cell", "gru"]) == \
+        "main(['--cell', 'gru', '--resume'])"
+    monkeypatch.delitem(sys.modules, "IPython")
+    monkeypatch.setattr(sys, "argv", ["rnn_from_scratch.py"])
+    assert rnn.resume_command(["--resume", "--max-iterations", "9"]) == \
+        "python rnn_from_scratch.py --max-iterations 9 --resume"
+
+
+# --- your own text --------------------------------------------------------------
+
+def test_lower_case_text_trains_with_no_flag_but_data(tmp_path):
+    # PRIME_TEXT's capital O is not in the data: the default gives way to
+    # the data's first word, with one notice line
+    write(tmp_path, "notes.txt", STORY.lower())
+    result = run(tmp_path, "--data", "notes.txt", *TINY[:6],
+                 "--sample-length", "20")
+    assert result.returncode == 0, result.stderr
+    notices = [l for l in result.stdout.splitlines() if l.startswith("notice:")]
+    assert len(notices) == 1 and "'O'" in notices[0] and "'once'" in notices[0]
+    assert "\nonce" in result.stdout                     # samples start there
+
+
+def test_an_explicit_prime_is_still_checked(tmp_path):
+    write(tmp_path, "notes.txt", STORY.lower())
+    assert_error(run(tmp_path, "--data", "notes.txt", "--prime-text", "Once"),
+                 "--prime-text", "'O'", "notes.txt")
+
+
+def test_text_without_spaces_primes_with_its_start(tmp_path):
+    write(tmp_path, "digits.txt", "0123456789" * 50)
+    result = run(tmp_path, "--data", "digits.txt", *TINY[:6],
+                 "--sample-length", "5")
+    assert result.returncode == 0, result.stderr
+    assert "'01234567890123456789'" in result.stdout     # first 20 chars
+
+
+# --- a real notebook kernel -------------------------------------------------------
+
+def pasted_cell():
+    """The whole file as one cell, with small constants, as a student would
+    paste and edit it."""
+    with open(SCRIPT, encoding="utf-8") as f:
+        source = f.read()
+    for name, value in [("HIDDEN_SIZE", "8"), ("MAX_ITERATIONS", "40"),
+                        ("SAMPLE_EVERY", "20"), ("LOG_EVERY", "10"),
+                        ("SAMPLE_LENGTH", "30")]:
+        source, count = re.subn(rf"^{name} = \S+", f"{name} = {value}",
+                                source, flags=re.M)
+        assert count == 1, name
+    return source
+
+
+def test_pasted_into_a_notebook_cell_it_trains(tmp_path):
+    nbclient = pytest.importorskip("nbclient", reason="pip install nbclient")
+    pytest.importorskip("ipykernel", reason="pip install ipykernel")
+    import nbformat
+    write(tmp_path, "data.txt", STORY)
+    cells = [pasted_cell(),
+             'status = main(["--hidden-size", "0"])\nprint("status", status)']
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}
+                            ).execute()                  # raises on an error
+    outputs = [cell.outputs for cell in notebook.cells]
+    text = ["".join(o.get("text", "") for o in out) for out in outputs]
+    kinds = [o.output_type for out in outputs for o in out]
+    assert "error" not in kinds and "SystemExit" not in "".join(text)
+    assert os.path.exists(tmp_path / "model.json")
+    assert "iter 40/40" in text[0] and "--- sample at temperature" in text[0]
+    assert any("image/svg+xml" in o.get("data", {}) for o in outputs[0])
+    stderr = "".join(o.text for o in outputs[1] if o.get("name") == "stderr")
+    assert stderr == "error: --hidden-size must be at least 1, got 0\n"
+    assert "status 2" in text[1]
