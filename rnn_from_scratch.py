@@ -861,12 +861,12 @@ def gradient_flow(model, vocab, text, steps, trained_steps, svg_path, title,
     for k, mean in enumerate(means):
         print(f"{k:>4}  {mean:>10.4g}  {mean / means[0]:>13.4g}")
     points = [(k, math.log10(mean)) for k, mean in enumerate(means) if mean]
-    series = [("flow", "mean gradient norm", "*", "#1f77b4", points)]
+    series = [("flow", "mean norm", "*", "#1f77b4", points)]
     print(text_chart(series, "norm (log)", "k, steps back",
                      lambda y: f"{10 ** y:.0e}"))
     write_atomically(svg_path, svg_chart(
         series, title, "k: steps back from the predicted character",
-        "mean |dloss_t / dh_(t-k)| (log scale)", lambda y: f"{10 ** y:.2g}"))
+        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}"))
     print(f"chart: {svg_path}")
 
 
