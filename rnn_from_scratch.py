@@ -1298,7 +1298,7 @@ def run_training(args, argv, rng):
           progress, args, save, sample)
     print(text_chart(loss_series(progress["history"])))
     print(f"saved {args.model}; loss chart: {chart_path}")
-    if "ipykernel" in sys.modules:          # in Jupyter or Colab: show it
+    if in_ipython() and "ipykernel" in sys.modules:   # Jupyter or Colab
         from IPython.display import SVG, display
         display(SVG(filename=chart_path))
     for temperature in args.temperature:
@@ -1352,8 +1352,10 @@ def run_activations(args):
 
 
 def in_ipython():
-    """True in Jupyter, Colab or IPython, which load IPython first."""
-    return "IPython" in sys.modules
+    """True in Jupyter, Colab or IPython: IPython is loaded and a shell is
+    running (importing IPython elsewhere, as pytest may, is not enough)."""
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython, "get_ipython", lambda: None)() is not None
 
 
 def command_line():

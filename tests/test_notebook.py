@@ -17,8 +17,19 @@ KERNEL_ARGV = ["/usr/lib/python3/ipykernel_launcher.py", "-f",
 
 @pytest.fixture
 def fake_ipython(monkeypatch):
-    """sys.modules as in a Jupyter kernel: IPython and ipykernel loaded."""
-    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    """As in a Jupyter kernel: IPython loaded, with a shell running."""
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: "a shell"
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+
+
+def test_importing_ipython_is_not_running_in_it(monkeypatch):
+    # pytest, or a user's script, may import IPython without a shell
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: None
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setattr(sys, "argv", ["x.py", "--cell", "lstm"])
+    assert not rnn.in_ipython() and rnn.command_line() == ["--cell", "lstm"]
 
 
 def test_a_pasted_cell_ignores_the_kernels_argv(fake_ipython, monkeypatch):
@@ -120,3 +131,37 @@ def test_pasted_into_a_notebook_cell_it_trains(tmp_path):
     stderr = "".join(o.text for o in outputs[1] if o.get("name") == "stderr")
     assert stderr == "error: --hidden-size must be at least 1, got 0\n"
     assert "status 2" in text[1]
+
+
+def test_interrupting_the_kernel_saves_a_checkpoint(tmp_path):
+    # "interrupt kernel" sends SIGINT, as Ctrl-C does in a terminal
+    pytest.importorskip("nbclient", reason="pip install nbclient")
+    pytest.importorskip("ipykernel", reason="pip install ipykernel")
+    from jupyter_client.manager import start_new_kernel
+    write(tmp_path, "data.txt", STORY)
+    source = pasted_cell().replace("MAX_ITERATIONS = 40",
+                                   "MAX_ITERATIONS = 1000000")
+    manager, client = start_new_kernel(kernel_name="python3",
+                                       cwd=str(tmp_path))
+    try:
+        request = client.execute(source)
+        printed, interrupted = "", False
+        while True:
+            message = client.get_iopub_msg(timeout=60)
+            if message["parent_header"].get("msg_id") != request:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                printed += content["text"]
+                if "iter " in printed and not interrupted:
+                    manager.interrupt_kernel()
+                    interrupted = True
+            assert kind != "error", content
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert "interrupted at iteration" in printed
+    assert "main(['--resume'])" in printed
+    assert os.path.exists(tmp_path / "model.json")
