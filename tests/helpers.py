@@ -1,6 +1,7 @@
 """Shared test helpers: run the script as a user would."""
 
 import os
+import random
 import subprocess
 import sys
 
@@ -10,6 +11,13 @@ TINY = ["--hidden-size", "8", "--sequence-length", "10", "--max-iterations", "20
         "--sample-every", "10", "--log-every", "5", "--sample-length", "30"]
 STORY = ("Once upon a time a cat sat on a mat. The cat saw a rat. "
          "Once upon a time a dog ran to the sea. The dog saw a cat.\n") * 3
+
+
+def chunk(length, vocab_size, seed):
+    """(inputs, targets): length random character indices and the next."""
+    rng = random.Random(seed)
+    ids = [rng.randrange(vocab_size) for _ in range(length + 1)]
+    return ids[:-1], ids[1:]
 
 
 def run(folder, *args, timeout=60):

@@ -9,7 +9,7 @@ import pytest
 
 import naive_rnn
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, run, write
+from helpers import STORY, TINY, assert_error, chunk, run, write
 
 GATED = [rnn.GRU, rnn.LSTM]
 
@@ -33,12 +33,6 @@ def random_state(model, seed):
     if isinstance(model.zero_state(), tuple):
         return h, [rng.uniform(-1.5, 1.5) for _ in range(hidden)]
     return h
-
-
-def chunk(length, vocab_size, seed):
-    rng = random.Random(seed)
-    ids = [rng.randrange(vocab_size) for _ in range(length + 1)]
-    return ids[:-1], ids[1:]
 
 
 def rows_of(param):

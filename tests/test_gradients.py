@@ -7,6 +7,7 @@ import random
 import pytest
 
 import naive_rnn
+from helpers import chunk
 from rnn_from_scratch import (PARAM_NAMES, RecurrentNeuralNetwork, softmax,
                               zeros_like)
 
@@ -21,12 +22,6 @@ def small_model(vocab_size=4, hidden_size=5, seed=0, scale=0.5):
         for row in rows:
             row[:] = [rng.gauss(0.0, scale) for _ in row]
     return model
-
-
-def chunk(length, vocab_size, seed):
-    rng = random.Random(seed)
-    ids = [rng.randrange(vocab_size) for _ in range(length + 1)]
-    return ids[:-1], ids[1:]
 
 
 def entries(param):
