@@ -96,6 +96,9 @@ def measure(size, repeats, warmup, cells):
             step()
             times[name].append((time.perf_counter() - start) / length * 1e6)
     result = {name: statistics.median(t) for name, t in times.items()}
+    for cell in cells:                        # paired: the same repeat's rnn
+        result[cell + " ratio"] = statistics.median(
+            c / r for c, r in zip(times[cell], times["ours"]))
     if platform.python_implementation() == "CPython":
         result.update({name + " KiB": peak_kib(step) for name, step in steps.items()})
     return result
@@ -103,19 +106,22 @@ def measure(size, repeats, warmup, cells):
 
 def cell_table(rows, cells):
     """Per cell: µs per character, multiply-adds, ns per multiply-add, and
-    that cost over the vanilla RNN's."""
+    that cost over the vanilla RNN's: the median, over the repeats, of the
+    cell's time over the rnn's in the same repeat (robust to a machine
+    whose speed drifts), divided by their ratio of multiply-adds."""
     header = (f"{'hidden':>6} {'vocab':>5} | {'cell':>4} {'µs/char':>9} "
               f"{'mult-adds':>9} {'ns/m-a':>6} {'vs rnn':>6}")
     print(header)
     print("-" * len(header))
     for (hidden, vocab, _), r in rows:
-        base = r["ours"] / multiply_adds("rnn", hidden, vocab)
+        base = multiply_adds("rnn", hidden, vocab)
         for cell in ["rnn"] + cells:
             us = r["ours" if cell == "rnn" else cell]
             count = multiply_adds(cell, hidden, vocab)
-            per = us / count
-            print(f"{hidden:>6} {vocab:>5} | {cell:>4} {us:>9.1f} {count:>9,} "
-                  f"{per * 1000:>6.2f} {per / base:>5.2f}x")
+            ratio = 1.0 if cell == "rnn" else r[cell + " ratio"]
+            print(f"{hidden:>6} {vocab:>5} | {cell:>4} {us:>9.1f} "
+                  f"{count:>9,} {us / count * 1000:>6.2f} "
+                  f"{ratio * base / count:>5.2f}x")
 
 
 def main():
@@ -142,7 +148,7 @@ def main():
     rows = []
     for size in sizes:
         work = size[0] * (size[0] + size[1]) * size[2]
-        repeats = 3 if args.quick else max(5, min(41, int(3e6 / work)))
+        repeats = 3 if args.quick else max(9, min(41, int(3e6 / work)))
         warmup = 1 if not pypy else max(20, int(3e6 / work))  # JIT compiles
         if args.quick:
             warmup = min(warmup, 5)
