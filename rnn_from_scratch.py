@@ -19,10 +19,12 @@ updates with Adagrad:  memory += g²;  param -= rate·g / sqrt(memory + 1e-8).
 and LSTM below the vanilla one, with their equations); the output layer,
 the loss, training and sampling stay the same.
 
-Run:  python rnn_from_scratch.py                    train, then sample
-      python rnn_from_scratch.py --cell lstm        the same with an LSTM
-      python rnn_from_scratch.py --generate "Once"  sample from model.json
-      python rnn_from_scratch.py --help             every flag
+Run:  python rnn_from_scratch.py                       train, then sample
+      python rnn_from_scratch.py --cell lstm           the same with an LSTM
+      python rnn_from_scratch.py --generate "Once"     sample from model.json
+      python rnn_from_scratch.py --gradient-flow TEXT  the vanishing gradient
+      python rnn_from_scratch.py --activations TEXT    single units, as HTML
+      python rnn_from_scratch.py --help                every flag
 """
 
 # --- imports -----------------------------------------------------------------
