@@ -1303,8 +1303,8 @@ def run_training(args, argv, rng):
     print(text_chart(loss_series(progress["history"])))
     print(f"saved {args.model}; loss chart: {chart_path}")
     if in_ipython() and "ipykernel" in sys.modules:   # Jupyter or Colab
-        from IPython.display import SVG, display
-        display(SVG(filename=chart_path))
+        shown = sys.modules["IPython"].display    # loaded; never imported
+        shown.display(shown.SVG(filename=chart_path))
     for temperature in args.temperature:
         print_sample(f"sample at temperature {temperature}",
                      generate(model, vocab, prime_ids,
