@@ -833,8 +833,9 @@ def flow_norms(model, ids, steps):
         dy, _ = softmax(model.scores(states[t]))
         dy[ids[t + 1]] -= 1.0                        # dℓ_t/do_t = p - onehot
         dh = [dot(V_col, dy) for V_col in VT]        # dℓ_t/dh_t
-        d_state = (dh, [0.0] * len(dh)) if isinstance(states[t], tuple) \
-            else dh
+        d_state = dh
+        if isinstance(states[t], tuple):             # an LSTM's (dh, ds)
+            d_state = (dh, [0.0] * len(dh))
         row = []
         for k in range(steps):
             dh = hidden_of(d_state)
@@ -901,10 +902,10 @@ def units_to_show(hs, given, count=8):
     if given is not None:
         try:
             units = [int(part) for part in given.split(",")]
-        except ValueError:
-            units = [-1]
-        if not all(0 <= u < hidden for u in units) or \
-                len(set(units)) != len(units):
+        except ValueError:                           # not a number
+            units = []
+        if (not units or not all(0 <= u < hidden for u in units)
+                or len(set(units)) != len(units)):
             raise UserError(f"--units must be distinct unit numbers from 0 "
                             f"to {hidden - 1}, comma-separated, got {given!r}")
         return units
@@ -1324,29 +1325,34 @@ def run_generate(args, rng):
         print(text)
 
 
+def load_to_look_inside(args, view):
+    """(model, vocab, checkpoint, a chart title naming the file and view)."""
+    model, vocab, checkpoint = load_model(args.model)
+    title = (f"{args.model}: {checkpoint['cell']}, hidden "
+             f"{len(model.V[0])}: {view}")
+    return model, vocab, checkpoint, title
+
+
 def run_gradient_flow(args):
     """--gradient-flow: the table, the text chart and gradient_flow.svg."""
-    model, vocab, checkpoint = load_model(args.model)
+    model, vocab, checkpoint, title = load_to_look_inside(
+        args, "how far back the gradient reaches")
     trained = checkpoint["config"].get("sequence_length")
     if type(trained) is not int or trained < 1:
         trained = SEQUENCE_LENGTH
     path = os.path.join(os.path.dirname(args.model), "gradient_flow.svg")
-    title = (f"{args.model}: {checkpoint['cell']}, hidden "
-             f"{len(model.V[0])}: how far back the gradient reaches")
     gradient_flow(model, vocab, args.gradient_flow, args.flow_steps,
                   trained, path, title, args.model)
 
 
 def run_activations(args):
     """--activations: write activations.html, print each unit's range."""
-    model, vocab, checkpoint = load_model(args.model)
+    model, vocab, _, title = load_to_look_inside(args, "single units")
     text = args.activations
     hs, probs = hidden_trace(model, encode(text, vocab, "--activations text",
                                            args.model))
     units = units_to_show(hs, args.units)
     path = os.path.join(os.path.dirname(args.model), "activations.html")
-    title = (f"{args.model}: {checkpoint['cell']}, hidden "
-             f"{len(model.V[0])}: single units")
     write_atomically(path, activations_page(vocab, text, hs, probs, units,
                                             title))
     print(f"wrote {path}")
