@@ -24,6 +24,7 @@ Run:  python rnn_from_scratch.py                       train, then sample
       python rnn_from_scratch.py --generate "Once"     sample from model.json
       python rnn_from_scratch.py --gradient-flow TEXT  the vanishing gradient
       python rnn_from_scratch.py --activations TEXT    single units, as HTML
+      python rnn_from_scratch.py --check               check the backprop
       python rnn_from_scratch.py --help                every flag
 """
 
@@ -174,10 +175,10 @@ class RecurrentNeuralNetwork:
             dy[targets[t]] -= 1.0                        # dL/do = p - onehot
             dh = [dot(V_col, dy) + n                     # backprop into h
                   for V_col, n in zip(VT, dh_next)]
-            dh_raw = [(1.0 - h * h) * g                  # backprop thru tanh
-                      for h, g in zip(hs[t], dh)]
-            for i, g in enumerate(dh_raw):               # dU[:, x_t] += dh_raw
-                dU[i][inputs[t]] += g
+            dh_raw = [(1.0 - h * h) * d                  # backprop thru tanh
+                      for h, d in zip(hs[t], dh)]
+            for i, d in enumerate(dh_raw):               # dU[:, x_t] += dh_raw
+                dU[i][inputs[t]] += d
             dh_next = matvec(WT, dh_raw)                 # Wᵀ·dh_raw, to t-1
             dys[t], dh_raws[t] = dy, dh_raw
 
@@ -223,9 +224,15 @@ class RecurrentNeuralNetwork:
 
 # --- gated cells: what the GRU and the LSTM share ----------------------------
 # A gated cell stacks G blocks of `hidden` rows in U, W and b, one block per
-# gate, in PyTorch's order. It writes only its own step_forward and
-# step_backward; the chunk loop, the output layer, update and sample are
-# shared. The vanilla RNN above is the same loop with the cell written inline.
+# gate, in PyTorch's order. GatedRNN is the vanilla class with the tanh line
+# taken out:
+#   kept from RecurrentNeuralNetwork: update and sample, unchanged, and the
+#       output layer (scores), read through the state's h;
+#   replaced here: __init__ (G blocks of U, W and b), zero_state, step, and
+#       loss_and_gradients, the same chunk loop as the vanilla one, calling
+#       the cell's step_forward and step_backward for each character;
+#   left to GRU and LSTM: GATES, step_forward and step_backward (and the
+#       LSTM's (h, s) state and forget-gate bias).
 
 def sigmoid(x):
     """σ(x) = 1 / (1 + e^-x), computed as 0.5 + 0.5·tanh(x/2): the same
@@ -240,9 +247,8 @@ def hidden_of(state):
 
 class GatedRNN(RecurrentNeuralNetwork):
     """Base of GRU and LSTM. U: (G·hidden)×vocab, W: (G·hidden)×hidden,
-    b: G·hidden, stacked block by block; V: vocab×hidden, c: vocab."""
-
-    GATES = 1                                  # G: blocks in U, W and b
+    b: G·hidden, stacked block by block; V: vocab×hidden, c: vocab.
+    A subclass sets GATES (G) and writes step_forward and step_backward."""
 
     def __init__(self, vocab_size, hidden_size, seed=None):
         rng = random.Random(seed)
@@ -284,36 +290,39 @@ class GatedRNN(RecurrentNeuralNetwork):
 
         VT, WT = transpose(self.V), transpose(self.W)    # columns as rows
         dU = zeros_like(self.U)
-        dys, d_inputs, d_hiddens = [None] * T, [None] * T, [None] * T
-        d_next = self.zero_state()                       # from step t+1
+        dys, das, dWhs = [None] * T, [None] * T, [None] * T
+        # dL/d(state_t) from step t+1: zero past the chunk's end. It has
+        # the state's shape, h or (h, s), so zero_state() makes it
+        d_next = self.zero_state()
         for t in reversed(range(T)):                     # backward pass
             dy = list(ps[t])
             dy[targets[t]] -= 1.0                        # dL/do = p - onehot
-            dh = [dot(V_col, dy) for V_col in VT]        # Vᵀ·dy, into h_t
-            d_input, d_hidden, d_next = self.step_backward(
-                dh, d_next, caches[t], WT)               # through the cell
-            for i, g in enumerate(d_input):              # dU[:, x_t] += ...
-                dU[i][inputs[t]] += g
-            dys[t], d_inputs[t], d_hiddens[t] = dy, d_input, d_hidden
+            dh_out = [dot(V_col, dy) for V_col in VT]    # Vᵀ·dy, into h_t
+            da, dWh, d_next = self.step_backward(        # through the cell
+                dh_out, d_next, caches[t], WT)
+            for i, d in enumerate(da):                   # dU[:, x_t] += da
+                dU[i][inputs[t]] += d
+            dys[t], das[t], dWhs[t] = dy, da, dWh
 
         h_prevs = [hidden_of(states[t - 1]) for t in range(T)]
         h_nows = [hidden_of(states[t]) for t in range(T)]
         grads = {"U": dU,
-                 "W": outer_sum(d_hiddens, h_prevs),    # Σ d(W·h) h_{t-1}ᵀ
+                 "W": outer_sum(dWhs, h_prevs),          # Σ dWh h_{t-1}ᵀ
                  "V": outer_sum(dys, h_nows),            # Σ dy h_tᵀ
-                 "b": [sum(col) for col in zip(*d_inputs)],
-                 "c": [sum(col) for col in zip(*dys)]}
+                 "b": [sum(col) for col in zip(*das)],   # Σ da
+                 "c": [sum(col) for col in zip(*dys)]}   # Σ dy
         return loss, grads, states[T - 1]
 
 
 # --- the GRU cell ------------------------------------------------------------
 
 class GRU(GatedRNN):
-    """Gated recurrent unit; blocks r, z, n as in PyTorch's nn.GRU:
+    """Gated recurrent unit; blocks r, z, n as in PyTorch's nn.GRU. With
+    a = U[:, x] + b and Wh = W·h, both 3·hidden, split into blocks:
 
-        r  = σ(U_r[:, x] + b_r + W_r·h)              reset gate
-        z  = σ(U_z[:, x] + b_z + W_z·h)              update gate
-        n  = tanh(U_n[:, x] + b_n + r ⊙ (W_n·h))     candidate
+        r  = σ(a_r + Wh_r)                           reset gate
+        z  = σ(a_z + Wh_z)                           update gate
+        n  = tanh(a_n + r ⊙ Wh_n)                    candidate
         h' = (1 - z) ⊙ n + z ⊙ h                     new hidden state
     """
 
@@ -323,42 +332,46 @@ class GRU(GatedRNN):
         """(h', cache for step_backward) for input index x; h: hidden."""
         H = len(h)
         a = [U_row[x] + b_i for U_row, b_i in zip(self.U, self.b)]
-        m = matvec(self.W, h)                            # W·h, all blocks
-        r = [sigmoid(ai + mi) for ai, mi in zip(a[:H], m[:H])]
-        z = [sigmoid(ai + mi) for ai, mi in zip(a[H:2 * H], m[H:2 * H])]
-        n = [math.tanh(ai + ri * mi)                     # candidate
-             for ai, ri, mi in zip(a[2 * H:], r, m[2 * H:])]
+        Wh = matvec(self.W, h)                           # W·h, all blocks
+        r = [sigmoid(ai + wi) for ai, wi in zip(a[:H], Wh[:H])]
+        z = [sigmoid(ai + wi) for ai, wi in zip(a[H:2 * H], Wh[H:2 * H])]
+        n = [math.tanh(ai + ri * wi)                     # candidate
+             for ai, ri, wi in zip(a[2 * H:], r, Wh[2 * H:])]
         h_new = [(1.0 - zi) * ni + zi * hi for zi, ni, hi in zip(z, n, h)]
-        return h_new, (h, r, z, n, m[2 * H:])
+        return h_new, (h, r, z, n, Wh[2 * H:])
 
-    def step_backward(self, dh, dh_next, cache, WT):
-        """dh: Vᵀ·dy at this step; dh_next: dL/dh' from step t+1.
-        Returns (dL/d(U[:, x] + b), dL/d(W·h), dL/dh), each block by block."""
-        h, r, z, n, Wn_h = cache
-        dh = [g + g_next for g, g_next in zip(dh, dh_next)]   # all of dL/dh'
-        dn_raw = [g * (1.0 - zi) * (1.0 - ni * ni)       # thru h' and tanh
-                  for g, zi, ni in zip(dh, z, n)]
-        dz_raw = [g * (hi - ni) * zi * (1.0 - zi)        # thru h' and σ
-                  for g, hi, ni, zi in zip(dh, h, n, z)]
-        dr_raw = [d * mi * ri * (1.0 - ri)               # thru r ⊙ and σ
-                  for d, mi, ri in zip(dn_raw, Wn_h, r)]
-        d_input = dr_raw + dz_raw + dn_raw
-        d_hidden = dr_raw + dz_raw + [d * ri for d, ri in zip(dn_raw, r)]
-        dh_prev = [g * zi + dot(W_col, d_hidden)         # z ⊙ dh + Wᵀ·d
-                   for g, zi, W_col in zip(dh, z, WT)]
-        return d_input, d_hidden, dh_prev
+    def step_backward(self, dh_out, dh_next, cache, WT):
+        """dh_out: Vᵀ·dy, dL/dh' through this step's output (hidden);
+        dh_next: dL/dh' through step t+1 (hidden). Returns (da, dWh,
+        dh_prev): dL/d(U[:, x] + b) and dL/d(W·h), both 3·hidden, and
+        dL/dh (hidden), for step t-1."""
+        h, r, z, n, Wh_n = cache
+        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # all of dL/dh'
+        dn_raw = [d * (1.0 - zi) * (1.0 - ni * ni)       # thru (1-z)n, tanh
+                  for d, zi, ni in zip(dh, z, n)]
+        dz_raw = [d * (hi - ni) * zi * (1.0 - zi)        # thru z(h-n), σ
+                  for d, hi, ni, zi in zip(dh, h, n, z)]
+        dr_raw = [d * wi * ri * (1.0 - ri)               # thru r ⊙ Wh_n, σ
+                  for d, wi, ri in zip(dn_raw, Wh_n, r)]
+        da = dr_raw + dz_raw + dn_raw                    # a adds to all 3
+        dWh = dr_raw + dz_raw + [d * ri                  # Wh_n is scaled
+                                 for d, ri in zip(dn_raw, r)]  # by r
+        dh_prev = [d * zi + dot(W_col, dWh)              # z ⊙ dh + Wᵀ·dWh
+                   for d, zi, W_col in zip(dh, z, WT)]
+        return da, dWh, dh_prev
 
 
 # --- the LSTM cell -----------------------------------------------------------
 
 class LSTM(GatedRNN):
     """Long short-term memory; blocks i, f, g, o as in PyTorch's nn.LSTM.
-    The state is (h, s), s being the cell state:
+    The state is (h, s), s being the cell state. With the pre-activation
+    pre = U[:, x] + b + W·h (4·hidden), split into blocks:
 
-        i  = σ(U_i[:, x] + b_i + W_i·h)              input gate
-        f  = σ(U_f[:, x] + b_f + W_f·h)              forget gate
-        g  = tanh(U_g[:, x] + b_g + W_g·h)           candidate
-        o  = σ(U_o[:, x] + b_o + W_o·h)              output gate
+        i  = σ(pre_i)                                input gate
+        f  = σ(pre_f)                                forget gate
+        g  = tanh(pre_g)                             candidate
+        o  = σ(pre_o)                                output gate
         s' = f ⊙ s + i ⊙ g                           new cell state
         h' = o ⊙ tanh(s')                            new hidden state
     """
@@ -391,22 +404,28 @@ class LSTM(GatedRNN):
         h_new = [oi * ti for oi, ti in zip(o, tanh_s)]
         return (h_new, s_new), (s, i, f, g, o, tanh_s)
 
-    def step_backward(self, dh, d_next, cache, WT):
-        """dh: Vᵀ·dy at this step; d_next: (dL/dh', dL/ds') from step t+1.
-        Returns (dL/d(U[:, x] + b), dL/d(W·h), (dL/dh, dL/ds))."""
+    def step_backward(self, dh_out, d_next, cache, WT):
+        """dh_out: Vᵀ·dy, dL/dh' through this step's output (hidden);
+        d_next: (dL/dh', dL/ds') through step t+1. Returns (dpre, dpre,
+        (dh_prev, ds_prev)): dL/d(pre) (4·hidden) twice, because U[:, x] + b
+        and W·h add into the same pre, then the state's gradient for t-1."""
         s, i, f, g, o, tanh_s = cache
         dh_next, ds_next = d_next
-        dh = [a + b for a, b in zip(dh, dh_next)]        # all of dL/dh'
-        ds = [d + dhi * oi * (1.0 - ti * ti)             # thru tanh(s')
-              for d, dhi, oi, ti in zip(ds_next, dh, o, tanh_s)]
-        di_raw = [d * gi * ii * (1.0 - ii) for d, gi, ii in zip(ds, g, i)]
-        df_raw = [d * si * fi * (1.0 - fi) for d, si, fi in zip(ds, s, f)]
-        dg_raw = [d * ii * (1.0 - gi * gi) for d, ii, gi in zip(ds, i, g)]
-        do_raw = [d * ti * oi * (1.0 - oi) for d, ti, oi in zip(dh, tanh_s, o)]
-        d_pre = di_raw + df_raw + dg_raw + do_raw        # U, b and W alike
-        dh_prev = matvec(WT, d_pre)                      # Wᵀ·d_pre, to t-1
-        ds_prev = [d * fi for d, fi in zip(ds, f)]       # thru f ⊙ s
-        return d_pre, d_pre, (dh_prev, ds_prev)
+        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # all of dL/dh'
+        ds = [d_s + d * oi * (1.0 - ti * ti)             # thru tanh(s'),
+              for d_s, d, oi, ti in zip(ds_next, dh, o, tanh_s)]  # + ds'
+        di_raw = [d * gi * ii * (1.0 - ii)               # thru i ⊙ g, σ
+                  for d, gi, ii in zip(ds, g, i)]
+        df_raw = [d * si * fi * (1.0 - fi)               # thru f ⊙ s, σ
+                  for d, si, fi in zip(ds, s, f)]
+        dg_raw = [d * ii * (1.0 - gi * gi)               # thru i ⊙ g, tanh
+                  for d, ii, gi in zip(ds, i, g)]
+        do_raw = [d * ti * oi * (1.0 - oi)               # thru o ⊙ tanh, σ
+                  for d, ti, oi in zip(dh, tanh_s, o)]
+        dpre = di_raw + df_raw + dg_raw + do_raw         # all four blocks
+        dh_prev = matvec(WT, dpre)                       # Wᵀ·dpre, to t-1
+        ds_prev = [d * fi for d, fi in zip(ds, f)]       # thru f ⊙ s, to t-1
+        return dpre, dpre, (dh_prev, ds_prev)
 
 
 CELLS = {"rnn": RecurrentNeuralNetwork, "gru": GRU, "lstm": LSTM}
@@ -802,6 +821,131 @@ def predict(model, vocab, text, source="the vocabulary"):
               f"{len(ids) - 1} predictions")
 
 
+# --- checking the backward pass: --check -------------------------------------
+# A self-test that needs no data file and no tests folder, for a student who
+# edits a cell. Each cell gets a small fixed problem: vocab 5, hidden 4, a
+# 6-character chunk, every weight and bias drawn at a fixed seed, and a
+# non-zero starting state. Every entry of every gradient that
+# loss_and_gradients returns is compared with a central difference of its
+# loss, and the loss itself with the value recorded below, which catches a
+# forward and a backward pass changed the same wrong way.
+
+CHECK_SIZES = {"vocab": 5, "hidden": 4, "length": 6, "seed": 1}
+# The loss, in nats, of each cell's fixed problem as this file computes it.
+# If you change a cell on purpose and its gradients pass, put here the new
+# value that --check prints.
+CHECK_LOSS = {"rnn": 12.654012708542197, "gru": 11.39866122936499,
+              "lstm": 11.068557403186714}
+# A gradient entry passes when |backprop - numeric| / max(|backprop|,
+# |numeric|, 1e-4) <= 1e-6. Here the 4th-order central difference errs by
+# 4e-12 at most, so a right entry passes by far; a wrong line is off by a
+# percent or more. An entry tinier than 1e-4 is measured against 1e-4, not
+# its own size (an absolute error of 1e-10): the relative error of a number
+# near zero is round-off, not a bug. The loss must match to 1e-12.
+CHECK_TOLERANCE, CHECK_FLOOR = 1e-6, 1e-4
+
+
+def rows_of(param):
+    """A matrix's rows, or a vector as one row."""
+    return param if isinstance(param[0], list) else [param]
+
+
+def check_problem(name):
+    """(model, inputs, targets, state): the fixed problem for one cell."""
+    rng = random.Random(CHECK_SIZES["seed"])
+    vocab, hidden = CHECK_SIZES["vocab"], CHECK_SIZES["hidden"]
+    model = CELLS[name](vocab, hidden, seed=0)
+    for p in PARAM_NAMES:                            # every weight and bias
+        for row in rows_of(getattr(model, p)):
+            row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
+    ids = [rng.randrange(vocab) for _ in range(CHECK_SIZES["length"] + 1)]
+    h = [rng.uniform(-0.9, 0.9) for _ in range(hidden)]
+    if isinstance(model.zero_state(), tuple):        # the LSTM's (h, s)
+        return model, ids[:-1], ids[1:], (h, [rng.uniform(-1.5, 1.5)
+                                              for _ in range(hidden)])
+    return model, ids[:-1], ids[1:], h
+
+
+def central_difference(loss, row, j, step=1e-3):
+    """dL/d row[j], 4th order: (8(L(+s) - L(-s)) - (L(+2s) - L(-2s))) / 12s.
+    loss() recomputes L with row[j] as it is at the time."""
+    saved, f = row[j], {}
+    for k in (-2, -1, 1, 2):
+        row[j] = saved + k * step
+        f[k] = loss()
+    row[j] = saved
+    return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * step)
+
+
+def check_cell(name):
+    """Print one cell's rows: each parameter's worst relative error, then
+    the loss against CHECK_LOSS. Returns the failures, as lines."""
+    model, inputs, targets, state = check_problem(name)
+    loss, grads, _ = model.loss_and_gradients(inputs, targets, state)
+
+    def again():
+        return model.loss_and_gradients(inputs, targets, state)[0]
+
+    failures = []
+    for p in PARAM_NAMES:
+        worst, at = 0.0, None
+        for r, (row, grad_row) in enumerate(zip(rows_of(getattr(model, p)),
+                                                rows_of(grads[p]))):
+            for j, backprop in enumerate(grad_row):
+                numeric = central_difference(again, row, j)
+                error = abs(backprop - numeric) / max(
+                    abs(backprop), abs(numeric), CHECK_FLOOR)
+                if error > worst:
+                    where = f"{p}[{r}][{j}]" if p in "UWV" else f"{p}[{j}]"
+                    worst, at = error, (where, backprop, numeric)
+        shape = "×".join(str(len(row)) for row in (grads[p], grads[p][0])
+                         if isinstance(row, list))
+        verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
+        cell = name if p == PARAM_NAMES[0] else ""
+        print(f"{cell:<5} {p:<9} {shape:<6} {worst:>8.1e}  {verdict}")
+        if verdict == "FAIL":
+            failures.append(f"FAIL {name} {p}: relative error {worst:.1e} "
+                            f"at {at[0]}: backprop {at[1]:.6g}, central "
+                            f"difference {at[2]:.6g}")
+    recorded = CHECK_LOSS[name]
+    verdict = ("ok" if abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
+               else "FAIL")
+    print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}  "
+          f"{verdict}")
+    if verdict == "FAIL":
+        failures.append(f"FAIL {name} forward: the loss is {loss!r} nats, "
+                        f"not the recorded {recorded!r}; if you changed the "
+                        f"{name} cell on purpose and its gradients pass, set "
+                        f"CHECK_LOSS[{name!r}] = {loss!r} in the file")
+    return failures
+
+
+def run_check(names):
+    """--check: check each named cell; returns 0 if all pass, else 1."""
+    start = time.monotonic()
+    print(f"--check: each cell on a fixed problem (vocab "
+          f"{CHECK_SIZES['vocab']}, hidden {CHECK_SIZES['hidden']}, "
+          f"{CHECK_SIZES['length']} characters,\na non-zero start state). "
+          f"Every gradient entry from backprop against a central\n"
+          f"difference: the worst relative error, which passes at <= "
+          f"{CHECK_TOLERANCE:g}; then the\nloss against the value "
+          f"recorded in CHECK_LOSS.\n")
+    print("cell  parameter shape  worst error")
+    failures = []
+    for name in names:
+        failures += check_cell(name)
+    for line in failures:
+        print(line)
+    took = f"{time.monotonic() - start:.1f} s"
+    if failures:
+        failed = [n for n in names if any(line.split()[1] == n
+                                          for line in failures)]
+        print(f"check failed: {', '.join(failed)} ({took})")
+        return 1
+    print(f"all passed: {', '.join(names)} ({took})")
+    return 0
+
+
 # --- looking inside: how far back the gradient reaches ----------------------
 
 def step_back(model, d_state, cache, WT):
@@ -1155,6 +1299,10 @@ def parse_args(argv):
                    "most over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped")
+    p.add_argument("--check", action="store_true",
+                   help="check every cell's backward pass against central "
+                   "differences and its loss against a recorded value; "
+                   "with --cell, only that cell (needs no data or model)")
     args = p.parse_args(argv)
     args.argv = list(argv)              # for the command that resumes
     check_args(args)
@@ -1394,6 +1542,10 @@ def main(argv=None):
     try:
         args = parse_args(argv)
         rng = random.Random(args.seed)
+        if args.check:
+            given = any(a == "--cell" or a.startswith("--cell=")
+                        for a in argv)
+            return run_check([args.cell] if given else list(CELLS))
         if args.generate is not None:
             run_generate(args, rng)
         elif args.predict is not None:

@@ -1,0 +1,124 @@
+"""--check: the self-test a student runs after editing a cell. It must pass
+on the file as it is, and fail, naming the cell, for a broken backward line,
+for a forward and backward changed the same wrong way, and for a gradient
+that is off by only 1%."""
+
+import math
+
+import rnn_from_scratch as rnn
+from helpers import run
+
+
+def check(capsys, *flags):
+    """(exit status, printed lines) of main(["--check", *flags])."""
+    status = rnn.main(["--check", *flags])
+    return status, capsys.readouterr().out.splitlines()
+
+
+def fails(lines):
+    return [line for line in lines if line.startswith("FAIL ")]
+
+
+def test_check_passes_from_the_command_line_without_data(tmp_path):
+    # an empty folder: no data.txt, no model, no tests folder needed
+    result = run(tmp_path, "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all passed: rnn, gru, lstm" in result.stdout
+    rows = [line for line in result.stdout.splitlines()
+            if line.endswith(("ok", "FAIL"))]
+    assert len(rows) == 3 * 6 and all(r.endswith(" ok") for r in rows)
+    assert list(tmp_path.iterdir()) == []                    # wrote nothing
+
+
+def test_check_reports_every_parameter_well_inside_the_tolerance(capsys):
+    # the worst error printed per parameter: at least 100x below 1e-6, so
+    # the tolerance is not set at the edge of what the right code reaches
+    status, lines = check(capsys)
+    assert status == 0
+    errors = [float(line.split()[-2]) for line in lines
+              if line.endswith(" ok") and "forward" not in line]
+    assert len(errors) == 15 and max(errors) < 1e-8
+
+
+def test_explicit_cell_checks_only_that_cell(capsys):
+    status, lines = check(capsys, "--cell", "lstm")
+    assert status == 0 and lines[-1].startswith("all passed: lstm (")
+    assert not any(line.startswith(("rnn ", "gru ")) for line in lines)
+
+
+def test_recorded_losses_are_what_the_problems_give():
+    # the values in the file are the forward pass's, to 1e-12 (relative)
+    for name, recorded in rnn.CHECK_LOSS.items():
+        model, inputs, targets, state = rnn.check_problem(name)
+        loss = model.loss_and_gradients(inputs, targets, state)[0]
+        assert math.isclose(loss, recorded, rel_tol=1e-12), name
+
+
+def test_a_broken_gru_backward_line_fails_naming_the_cell(capsys,
+                                                          monkeypatch):
+    # dz_raw with the wrong sign, as if (n - h) were written for (h - n)
+    right = rnn.GRU.step_backward
+
+    def broken(self, dh_out, dh_next, cache, WT):
+        da, dWh, dh_prev = right(self, dh_out, dh_next, cache, WT)
+        H = len(dh_prev)
+        for d in (da, dWh):
+            d[H:2 * H] = [-v for v in d[H:2 * H]]
+        return da, dWh, dh_prev
+
+    monkeypatch.setattr(rnn.GRU, "step_backward", broken)
+    status, lines = check(capsys)
+    assert status == 1
+    assert {line.split(":")[0] for line in fails(lines)} == {
+        "FAIL gru U", "FAIL gru W", "FAIL gru b"}
+    assert lines[-1].startswith("check failed: gru (")
+
+
+def test_forward_and_backward_wrong_the_same_way_fail_on_the_loss(
+        capsys, monkeypatch):
+    # every gate's σ(x) becomes σ(x + 0.5), and the backward's z(1 - z) is
+    # still its derivative: the gradients agree, only the loss catches it
+    right = rnn.sigmoid
+    monkeypatch.setattr(rnn, "sigmoid", lambda x: right(x + 0.5))
+    status, lines = check(capsys)
+    assert status == 1
+    assert [line.split(":")[0] for line in fails(lines)] == [
+        "FAIL gru forward", "FAIL lstm forward"]
+    gradient_rows = [line for line in lines if line.endswith((" ok", "FAIL"))
+                     and "forward" not in line]
+    assert len(gradient_rows) == 15
+    assert all(line.endswith(" ok") for line in gradient_rows)
+    assert "set CHECK_LOSS['gru'] = " in fails(lines)[0]
+    assert lines[-1].startswith("check failed: gru, lstm (")
+
+
+def test_a_shifted_vanilla_cell_fails_on_the_loss_only(capsys, monkeypatch):
+    # h = tanh(... + 0.5) in the forward; the backward's 1 - h² is still
+    # its derivative, so only the recorded loss can tell
+    def shifted(self, x, h):
+        return [math.tanh(U_row[x] + rnn.dot(W_row, h) + b_i + 0.5)
+                for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+
+    monkeypatch.setattr(rnn.RecurrentNeuralNetwork, "step", shifted)
+    status, lines = check(capsys, "--cell", "rnn")
+    assert status == 1
+    assert [line.split(":")[0] for line in fails(lines)] == [
+        "FAIL rnn forward"]
+
+
+def test_a_vanilla_gradient_off_by_one_percent_fails(capsys, monkeypatch):
+    # dW scaled by 1.01: a relative error of 0.01/1.01, 10^4 x the tolerance
+    right = rnn.RecurrentNeuralNetwork.loss_and_gradients
+
+    def scaled(self, inputs, targets, h_prev):
+        loss, grads, h = right(self, inputs, targets, h_prev)
+        grads["W"] = [[1.01 * v for v in row] for row in grads["W"]]
+        return loss, grads, h
+
+    monkeypatch.setattr(rnn.RecurrentNeuralNetwork, "loss_and_gradients",
+                        scaled)
+    status, lines = check(capsys)
+    assert status == 1
+    assert [line.split(":")[0] for line in fails(lines)] == ["FAIL rnn W"]
+    assert "relative error 9.9e-03" in fails(lines)[0]
+    assert lines[-1].startswith("check failed: rnn (")
