@@ -26,6 +26,12 @@ Run:  python rnn_from_scratch.py                       train, then sample
       python rnn_from_scratch.py --activations TEXT    single units, as HTML
       python rnn_from_scratch.py --check               check the backprop
       python rnn_from_scratch.py --help                every flag
+
+Sections, in order. The model: list-math helpers, the recurrent neural
+network, gated cells, the GRU cell, the LSTM cell. The tools: data,
+vocabulary and model files; training; sampling and inference; checking
+the backward pass (--check); looking inside (gradient flow, single
+units); charts; main.
 """
 
 # --- imports -----------------------------------------------------------------
@@ -41,6 +47,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from operator import mul
 
 # --- constants: edit these, or pass the matching --flag ----------------------
@@ -931,15 +938,20 @@ def run_check(names):
           f"{CHECK_TOLERANCE:g}; then the\nloss against the value "
           f"recorded in CHECK_LOSS.\n")
     print("cell  parameter shape  worst error")
-    failures = []
+    failures, failed = [], []
     for name in names:
-        failures += check_cell(name)
+        try:
+            lines = check_cell(name)
+        except Exception as e:                       # a half-written cell
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            lines = [f"FAIL {name}: {type(e).__name__}: {e} (line "
+                     f"{where.lineno}, in {where.name})"]
+        failures += lines
+        failed += [name] if lines else []
     for line in failures:
         print(line)
     took = f"{time.monotonic() - start:.1f} s"
-    if failures:
-        failed = [n for n in names if any(line.split()[1] == n
-                                          for line in failures)]
+    if failed:
         print(f"check failed: {', '.join(failed)} ({took})")
         return 1
     print(f"all passed: {', '.join(names)} ({took})")

@@ -122,3 +122,17 @@ def test_a_vanilla_gradient_off_by_one_percent_fails(capsys, monkeypatch):
     assert [line.split(":")[0] for line in fails(lines)] == ["FAIL rnn W"]
     assert "relative error 9.9e-03" in fails(lines)[0]
     assert lines[-1].startswith("check failed: rnn (")
+
+
+def test_a_blanked_out_backward_fails_on_one_line(capsys, monkeypatch):
+    # an assignment hands out step_backward as `raise NotImplementedError`:
+    # --check names the cell and the line instead of stopping at a traceback
+    def blank(self, dh_out, d_next, cache, WT):
+        raise NotImplementedError("your code here")
+
+    monkeypatch.setattr(rnn.LSTM, "step_backward", blank)
+    status, lines = check(capsys)
+    assert status == 1
+    assert fails(lines) == [next(line for line in lines if line.startswith(
+        "FAIL lstm: NotImplementedError: your code here (line "))]
+    assert lines[-1].startswith("check failed: lstm (")
