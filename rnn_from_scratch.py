@@ -737,7 +737,10 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
     start_bits = math.log2(len(vocab))              # loss of a uniform guess
     start_time, start_iteration = time.monotonic(), progress["iteration"]
     chars, val_bits, stop = 0, None, []
-    old_handler = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    try:                               # Ctrl-C sets stop (not in a browser,
+        old = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    except (AttributeError, OSError, ValueError):   # nor in a thread)
+        old = False
     try:
         while progress["iteration"] < args.max_iterations:
             if stop:                                # Ctrl-C was pressed
@@ -789,7 +792,8 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
                     print_sample(f"sample at iteration {iteration}", sample())
                 save()
     finally:
-        signal.signal(signal.SIGINT, old_handler)
+        if old is not False:           # None: a handler not set by Python
+            signal.signal(signal.SIGINT, old or signal.SIG_DFL)
 
 
 # --- sampling and inference --------------------------------------------------
@@ -1528,13 +1532,21 @@ def in_ipython():
     return getattr(ipython, "get_ipython", lambda: None)() is not None
 
 
+def hosted():
+    """True where the file runs inside another program, with no process
+    of its own to exit: a notebook, or a browser tab (Pyodide, JupyterLite),
+    where sys.platform is "emscripten"."""
+    return in_ipython() or sys.platform == "emscripten"
+
+
 def command_line():
-    """sys.argv[1:], except in a notebook cell, where sys.argv is the
-    kernel's own (-f kernel-....json). `%run rnn_from_scratch.py --flags`
-    keeps its flags: there sys.argv[0] is this file."""
+    """sys.argv[1:], except in a notebook cell or a browser tab, where
+    sys.argv is the host's (a kernel's -f kernel-....json, Pyodide's ['']).
+    `%run rnn_from_scratch.py --flags` keeps its flags: there sys.argv[0]
+    is this file."""
     script = globals().get("__file__")
-    if in_ipython() and not (script and os.path.basename(sys.argv[0])
-                             == os.path.basename(script)):
+    if hosted() and not (script and os.path.basename(sys.argv[0])
+                         == os.path.basename(script)):
         return []
     return sys.argv[1:]
 
@@ -1542,7 +1554,7 @@ def command_line():
 def resume_command(argv):
     """What to run to continue training with the same flags."""
     again = [a for a in argv if a != "--resume"] + ["--resume"]
-    if in_ipython():
+    if hosted():
         return f"main({again!r})"
     return f"python {shlex.join([sys.argv[0]] + again)}"
 
@@ -1585,5 +1597,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     status = main()
-    if not in_ipython():                # no SystemExit in a notebook
+    if not hosted():                    # no SystemExit in a notebook or tab
         sys.exit(status)

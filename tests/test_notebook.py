@@ -165,3 +165,29 @@ def test_interrupting_the_kernel_saves_a_checkpoint(tmp_path):
     assert "interrupted at iteration" in printed
     assert "main(['--resume'])" in printed
     assert os.path.exists(tmp_path / "model.json")
+
+
+# --- in a browser tab: Pyodide, where sys.platform is "emscripten" ----------
+
+def test_in_pyodide_the_hosts_argv_is_ignored(monkeypatch):
+    # Pyodide's sys.argv is ['']: a pasted cell must not read it as flags
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    monkeypatch.setattr(sys, "argv", ["", "--not-ours"])
+    monkeypatch.delitem(rnn.__dict__, "__file__")
+    assert rnn.hosted() and rnn.command_line() == []
+    assert rnn.resume_command(["--cell", "gru"]) == \
+        "main(['--cell', 'gru', '--resume'])"
+
+
+def test_training_runs_where_signals_cannot_be_set(tmp_path, monkeypatch,
+                                                   capsys):
+    # a browser tab or a thread: signal.signal fails; training goes on
+    def refuse(*_):
+        raise ValueError("signal only works in main thread")
+
+    monkeypatch.setattr(rnn.signal, "signal", refuse)
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "data.txt", STORY)
+    assert rnn.main(TINY) == 0
+    assert "iter 20/20" in capsys.readouterr().out
