@@ -899,7 +899,7 @@ def check_cell(name):
 
     failures = []
     for p in PARAM_NAMES:
-        worst, at = 0.0, None
+        matrix, worst, at = p in ("U", "W", "V"), 0.0, None
         for r, (row, grad_row) in enumerate(zip(rows_of(getattr(model, p)),
                                                 rows_of(grads[p]))):
             for j, backprop in enumerate(grad_row):
@@ -907,13 +907,13 @@ def check_cell(name):
                 error = abs(backprop - numeric) / max(
                     abs(backprop), abs(numeric), CHECK_FLOOR)
                 if error > worst:
-                    where = f"{p}[{r}][{j}]" if p in "UWV" else f"{p}[{j}]"
+                    where = f"{p}[{r}][{j}]" if matrix else f"{p}[{j}]"
                     worst, at = error, (where, backprop, numeric)
-        shape = "×".join(str(len(row)) for row in (grads[p], grads[p][0])
-                         if isinstance(row, list))
+        shape = (f"{len(grads[p])}×{len(grads[p][0])}" if matrix
+                 else str(len(grads[p])))
         verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
         cell = name if p == PARAM_NAMES[0] else ""
-        print(f"{cell:<5} {p:<9} {shape:<6} {worst:>8.1e}  {verdict}")
+        print(f"{cell:<5} {p:<9} {shape:<7} {worst:.1e}  {verdict}")
         if verdict == "FAIL":
             failures.append(f"FAIL {name} {p}: relative error {worst:.1e} "
                             f"at {at[0]}: backprop {at[1]:.6g}, central "
@@ -941,7 +941,7 @@ def run_check(names):
           f"difference: the worst relative error, which passes at <= "
           f"{CHECK_TOLERANCE:g}; then the\nloss against the value "
           f"recorded in CHECK_LOSS.\n")
-    print("cell  parameter shape  worst error")
+    print("cell  parameter shape   worst relative error")
     failures, failed = [], []
     for name in names:
         try:
