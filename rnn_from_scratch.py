@@ -348,10 +348,13 @@ class GRU(GatedRNN):
         return h_new, (h, r, z, n, Wh[2 * H:])
 
     def step_backward(self, dh_out, dh_next, cache, WT):
-        """dh_out: Vᵀ·dy, dL/dh' through this step's output (hidden);
-        dh_next: dL/dh' through step t+1 (hidden). Returns (da, dWh,
-        dh_prev): dL/d(U[:, x] + b) and dL/d(W·h), both 3·hidden, and
-        dL/dh (hidden), for step t-1."""
+        """One step back. dh_out: Vᵀ·dy, the part of dL/dh' that comes
+        through this step's output; dh_next: the part through step t+1
+        (both hidden). cache: (h, r, z, n, Wh_n) from step_forward, Wh_n
+        being the n block of W·h. WT: W transposed, hidden×(3·hidden).
+        Returns (da, dWh, dh_prev): dL/da and dL/d(Wh), the gradients of
+        a = U[:, x] + b and Wh = W·h (3·hidden each), and dL/dh (hidden),
+        which step t-1 receives as its dh_next."""
         h, r, z, n, Wh_n = cache
         dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # all of dL/dh'
         dn_raw = [d * (1.0 - zi) * (1.0 - ni * ni)       # thru (1-z)n, tanh
@@ -412,10 +415,14 @@ class LSTM(GatedRNN):
         return (h_new, s_new), (s, i, f, g, o, tanh_s)
 
     def step_backward(self, dh_out, d_next, cache, WT):
-        """dh_out: Vᵀ·dy, dL/dh' through this step's output (hidden);
-        d_next: (dL/dh', dL/ds') through step t+1. Returns (dpre, dpre,
-        (dh_prev, ds_prev)): dL/d(pre) (4·hidden) twice, because U[:, x] + b
-        and W·h add into the same pre, then the state's gradient for t-1."""
+        """One step back. dh_out: Vᵀ·dy, the part of dL/dh' that comes
+        through this step's output (hidden); d_next: the pair (dh_next,
+        ds_next), dL/dh' and dL/ds' through step t+1. cache: (s, i, f, g,
+        o, tanh_s) from step_forward, s being the previous cell state and
+        tanh_s = tanh(s'). WT: W transposed, hidden×(4·hidden). Returns
+        (dpre, dpre, (dh_prev, ds_prev)): dL/d(pre) (4·hidden) twice,
+        because U[:, x] + b and W·h add into the same pre, then the pair
+        that step t-1 receives as its d_next."""
         s, i, f, g, o, tanh_s = cache
         dh_next, ds_next = d_next
         dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # all of dL/dh'
@@ -888,37 +895,83 @@ def central_difference(loss, row, j, step=1e-3):
     return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * step)
 
 
+class BadShape(Exception):
+    """A gradient of the wrong shape: --check reports it on one line."""
+
+
+def gradient_errors(model, inputs, targets, state):
+    """{parameter name: (worst relative error, (row, column) or (entry,),
+    backprop's value, the central difference there)} for one chunk."""
+    _, grads, _ = model.loss_and_gradients(inputs, targets, state)
+
+    def loss():
+        return model.loss_and_gradients(inputs, targets, state)[0]
+
+    errors = {}
+    for p in PARAM_NAMES:
+        param, grad = getattr(model, p), grads[p]
+        if ([len(row) for row in rows_of(grad)] != [len(row) for row in
+                                                     rows_of(param)]
+                or len(grad) != len(param)):
+            raise BadShape(f"d{p} should have the shape of {p}")
+        worst = (0.0, None, 0.0, 0.0)
+        for r, (row, grad_row) in enumerate(zip(rows_of(param),
+                                                rows_of(grad))):
+            for j, backprop in enumerate(grad_row):
+                numeric = central_difference(loss, row, j)
+                error = abs(backprop - numeric) / max(
+                    abs(backprop), abs(numeric), CHECK_FLOOR)
+                if error > worst[0]:
+                    at = (r, j) if p in ("U", "W", "V") else (j,)
+                    worst = (error, at, backprop, numeric)
+        errors[p] = worst
+    return errors
+
+
+BLOCKS = {"rnn": "", "gru": "rzn", "lstm": "ifgo"}   # PyTorch's block order
+
+
+def entry_name(name, p, at, hidden):
+    """"U[5][0] (z block, unit 1)": an entry, and for U, W and b of a gated
+    cell, the gate block and the unit it belongs to."""
+    label = p + "".join(f"[{i}]" for i in at)
+    if BLOCKS[name] and p in ("U", "W", "b"):
+        block, unit = divmod(at[0], hidden)
+        label += f" ({BLOCKS[name][block]} block, unit {unit})"
+    return label
+
+
 def check_cell(name):
     """Print one cell's rows: each parameter's worst relative error, then
     the loss against CHECK_LOSS. Returns the failures, as lines."""
     model, inputs, targets, state = check_problem(name)
-    loss, grads, _ = model.loss_and_gradients(inputs, targets, state)
-
-    def again():
-        return model.loss_and_gradients(inputs, targets, state)[0]
-
-    failures = []
-    for p in PARAM_NAMES:
-        matrix, worst, at = p in ("U", "W", "V"), 0.0, None
-        for r, (row, grad_row) in enumerate(zip(rows_of(getattr(model, p)),
-                                                rows_of(grads[p]))):
-            for j, backprop in enumerate(grad_row):
-                numeric = central_difference(again, row, j)
-                error = abs(backprop - numeric) / max(
-                    abs(backprop), abs(numeric), CHECK_FLOOR)
-                if error > worst:
-                    where = f"{p}[{r}][{j}]" if matrix else f"{p}[{j}]"
-                    worst, at = error, (where, backprop, numeric)
-        shape = (f"{len(grads[p])}×{len(grads[p][0])}" if matrix
-                 else str(len(grads[p])))
+    hidden, failures = CHECK_SIZES["hidden"], []
+    errors = gradient_errors(model, inputs, targets, state)
+    for p, (worst, at, backprop, numeric) in errors.items():
+        rows = rows_of(getattr(model, p))
+        shape = (f"{len(rows)}×{len(rows[0])}" if p in ("U", "W", "V")
+                 else str(len(rows[0])))
         verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
         cell = name if p == PARAM_NAMES[0] else ""
         print(f"{cell:<5} {p:<9} {shape:<7} {worst:.1e}  {verdict}")
         if verdict == "FAIL":
             failures.append(f"FAIL {name} {p}: relative error {worst:.1e} "
-                            f"at {at[0]}: backprop {at[1]:.6g}, central "
-                            f"difference {at[2]:.6g}")
+                            f"at {entry_name(name, p, at, hidden)}: "
+                            f"backprop {backprop:.6g}, central difference "
+                            f"{numeric:.6g}")
+    if failures:                             # where: one step, or between?
+        one = gradient_errors(model, inputs[:1], targets[:1], state)
+        if all(e[0] <= CHECK_TOLERANCE for e in one.values()):
+            failures.append(f"hint: on a 1-character chunk every {name} "
+                            f"gradient passes, so the error is in what "
+                            f"goes back to the previous step (dh_next, "
+                            f"dh_prev{', ds_prev' if name == 'lstm' else ''})")
+        else:
+            failures.append(f"hint: the {name} fails on a 1-character chunk "
+                            f"too, so the error is within one step")
+
     recorded = CHECK_LOSS[name]
+    loss = model.loss_and_gradients(inputs, targets, state)[0]
     verdict = ("ok" if abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
                else "FAIL")
     print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}  "
@@ -931,25 +984,33 @@ def check_cell(name):
     return failures
 
 
-def run_check(names):
-    """--check: check each named cell; returns 0 if all pass, else 1."""
+def run_check(names, ignored=()):
+    """--check: check each named cell; returns 0 if all pass, else 1.
+    ignored: flags given that --check does not use, to say so."""
     start = time.monotonic()
+    if ignored:
+        print(f"notice: --check uses its own fixed problem and ignores "
+              f"{', '.join(ignored)}")
     print(f"--check: each cell on a fixed problem (vocab "
           f"{CHECK_SIZES['vocab']}, hidden {CHECK_SIZES['hidden']}, "
           f"{CHECK_SIZES['length']} characters,\na non-zero start state). "
           f"Every gradient entry from backprop against a central\n"
           f"difference: the worst relative error, which passes at <= "
-          f"{CHECK_TOLERANCE:g}; then the\nloss against the value "
-          f"recorded in CHECK_LOSS.\n")
+          f"{CHECK_TOLERANCE:g} (2 means\nopposite signs); then the loss "
+          f"against the value recorded in CHECK_LOSS.\n")
     print("cell  parameter shape   worst relative error")
     failures, failed = [], []
     for name in names:
         try:
             lines = check_cell(name)
+        except BadShape as e:
+            lines = [f"FAIL {name}: {e}"]
         except Exception as e:                       # a half-written cell
             where = traceback.extract_tb(e.__traceback__)[-1]
             lines = [f"FAIL {name}: {type(e).__name__}: {e} (line "
                      f"{where.lineno}, in {where.name})"]
+        if lines and not lines[0].startswith(f"FAIL {name} "):
+            print(f"{name:<5} stopped: see below")   # raised before a row
         failures += lines
         failed += [name] if lines else []
     for line in failures:
@@ -1569,7 +1630,9 @@ def main(argv=None):
         if args.check:
             given = any(a == "--cell" or a.startswith("--cell=")
                         for a in argv)
-            return run_check([args.cell] if given else list(CELLS))
+            ignored = [a for a in argv if a.startswith("--")
+                       and a.split("=")[0] not in ("--check", "--cell")]
+            return run_check([args.cell] if given else list(CELLS), ignored)
         if args.generate is not None:
             run_generate(args, rng)
         elif args.predict is not None:

@@ -71,7 +71,53 @@ def test_a_broken_gru_backward_line_fails_naming_the_cell(capsys,
     assert status == 1
     assert {line.split(":")[0] for line in fails(lines)} == {
         "FAIL gru U", "FAIL gru W", "FAIL gru b"}
+    assert all("(z block, unit " in line for line in fails(lines))
+    assert "hint: the gru fails on a 1-character chunk too, so the error is " \
+        "within one step" in lines
     assert lines[-1].startswith("check failed: gru (")
+
+
+def test_a_wrong_carried_gradient_gets_its_own_hint(capsys, monkeypatch):
+    # ds_prev = ds, forgetting ⊙ f: one step alone is right, so the hint
+    # points at what goes back to the previous step
+    right = rnn.LSTM.step_backward
+
+    def forgot_f(self, dh_out, d_next, cache, WT):
+        dpre, same, (dh_prev, ds_prev) = right(self, dh_out, d_next, cache,
+                                               WT)
+        f = cache[2]
+        return dpre, same, (dh_prev, [d / fi for d, fi in zip(ds_prev, f)])
+
+    monkeypatch.setattr(rnn.LSTM, "step_backward", forgot_f)
+    status, lines = check(capsys, "--cell", "lstm")
+    assert status == 1 and fails(lines)
+    assert ("hint: on a 1-character chunk every lstm gradient passes, so the "
+            "error is in what goes back to the previous step (dh_next, "
+            "dh_prev, ds_prev)") in lines
+
+
+def test_a_gradient_of_the_wrong_shape_is_named(capsys, monkeypatch):
+    # zip would quietly cut a short dW: the check must say so instead
+    right = rnn.RecurrentNeuralNetwork.loss_and_gradients
+
+    def short(self, inputs, targets, h_prev):
+        loss, grads, h = right(self, inputs, targets, h_prev)
+        grads["W"] = grads["W"][:-1]
+        return loss, grads, h
+
+    monkeypatch.setattr(rnn.RecurrentNeuralNetwork, "loss_and_gradients",
+                        short)
+    status, lines = check(capsys, "--cell", "rnn")
+    assert status == 1
+    assert "FAIL rnn: dW should have the shape of W" in lines
+    assert "rnn   stopped: see below" in lines
+
+
+def test_flags_that_check_ignores_are_named(capsys):
+    status, lines = check(capsys, "--hidden-size", "8", "--cell", "rnn")
+    assert status == 0
+    assert lines[0] == ("notice: --check uses its own fixed problem and "
+                        "ignores --hidden-size")
 
 
 def test_forward_and_backward_wrong_the_same_way_fail_on_the_loss(
