@@ -1528,7 +1528,8 @@ def run_training(args, argv, rng):
           progress, args, save, sample)
     print(text_chart(loss_series(progress["history"])))
     print(f"saved {args.model}; loss chart: {chart_path}")
-    if in_ipython() and "ipykernel" in sys.modules:   # Jupyter or Colab
+    if in_ipython() and ("ipykernel" in sys.modules   # Jupyter, Colab
+                         or sys.platform == "emscripten"):   # JupyterLite
         shown = sys.modules["IPython"].display    # loaded; never imported
         shown.display(shown.SVG(filename=chart_path))
     for temperature in args.temperature:

@@ -191,3 +191,21 @@ def test_training_runs_where_signals_cannot_be_set(tmp_path, monkeypatch,
     write(tmp_path, "data.txt", STORY)
     assert rnn.main(TINY) == 0
     assert "iter 20/20" in capsys.readouterr().out
+
+
+def test_jupyterlite_shows_the_loss_chart_inline(tmp_path, monkeypatch,
+                                                 capsys):
+    # JupyterLite's kernel runs IPython under Pyodide without ipykernel:
+    # the chart still goes to IPython's display, as an SVG of loss.svg
+    shown = []
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: "a shell"
+    ipython.display = types.SimpleNamespace(
+        SVG=lambda filename: ("svg", filename), display=shown.append)
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "data.txt", STORY)
+    assert rnn.main(TINY) == 0
+    assert shown == [("svg", "loss.svg")]
