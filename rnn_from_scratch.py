@@ -469,8 +469,12 @@ def encode(text, vocab, what="the text", source="the vocabulary"):
 
 def write_atomically(path, text):
     """Write a temp file in the same folder, fsync it, then os.replace it
-    over path: a crash mid-save leaves the old file whole."""
+    over path: a crash mid-save leaves the old file whole. The file gets
+    a normal file's mode under the umask (0644 under umask 022), not the
+    temp file's 0600."""
     folder = os.path.dirname(os.path.abspath(path))
+    umask = os.umask(0o022)             # read the umask: set it, set it back
+    os.umask(umask)
     try:
         fd, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
@@ -478,6 +482,7 @@ def write_atomically(path, text):
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(temp_path, 0o666 & ~umask)
             os.replace(temp_path, path)
         except BaseException:
             os.remove(temp_path)
