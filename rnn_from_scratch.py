@@ -30,6 +30,7 @@ Run:  python rnn_from_scratch.py                       train, then sample
 # --- imports -----------------------------------------------------------------
 
 import argparse
+import difflib
 import html
 import json
 import math
@@ -1160,17 +1161,46 @@ def parse_args(argv):
                    "most over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped")
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        raise UserError(unknown_flag(unknown, vars(args)))
     args.argv = list(argv)              # for the command that resumes
+    args.given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     check_args(args)
     return args
 
 
+def unknown_flag(unknown, settings):
+    """The error for arguments no flag takes, with the real flag closest to
+    a mistyped one: "did you mean --hidden-size?". settings: the parsed
+    flags' names, e.g. "hidden_size"."""
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    names = [name.replace("_", "-") for name in settings] + ["help"]
+    for typed in unknown:                           # compared without "--"
+        close = difflib.get_close_matches(
+            typed.split("=", 1)[0].lstrip("-"), names, n=1)
+        if typed.startswith("-") and close:
+            return f"{message}; did you mean --{close[0]}?"
+    return f"{message}; see --help for every flag"
+
+
+def named(flag, args):
+    """How an error names a setting: the flag if the user typed it, else
+    the constant at the top of the file that gave the value."""
+    if flag in args.given or not flag.startswith("--"):
+        return flag
+    constant = {"--data": "DATA_PATH", "--model": "MODEL_PATH"}.get(
+        flag, flag[2:].replace("-", "_").upper())
+    return f"{constant} at the top of the file (or {flag})"
+
+
 def check_args(args):
-    """Refuse values that cannot work, naming the flag."""
-    if args.cell not in CELLS:
-        raise UserError(f"--cell must be one of {', '.join(CELLS)}, "
-                        f"got {args.cell!r}")
+    """Refuse values that cannot work, naming the flag, or the constant
+    that gave the value."""
+    if args.cell.lower() not in CELLS:
+        raise UserError(f"{named('--cell', args)} must be one of "
+                        f"{', '.join(CELLS)}, got {args.cell!r}")
+    args.cell = args.cell.lower()       # LSTM, Lstm and lstm alike
     for flag, value in [("--hidden-size", args.hidden_size),
                         ("--sequence-length", args.sequence_length),
                         ("--max-iterations", args.max_iterations),
@@ -1178,27 +1208,29 @@ def check_args(args):
                         ("--log-every", args.log_every),
                         ("--flow-steps", args.flow_steps)]:
         if value < 1:
-            raise UserError(f"{flag} must be at least 1, got {value}")
+            raise UserError(f"{named(flag, args)} must be at least 1, "
+                            f"got {value}")
     if args.sample_length < 0:
-        raise UserError(f"--sample-length must be 0 or more, "
-                        f"got {args.sample_length}")
+        raise UserError(f"{named('--sample-length', args)} must be 0 or "
+                        f"more, got {args.sample_length}")
     for flag, values in [("--learning-rate", [args.learning_rate]),
                          ("--temperature", args.temperature)]:
         for value in values:
             if not (math.isfinite(value) and value > 0):
-                raise UserError(f"{flag} must be a finite number > 0, "
-                                f"got {value}")
+                raise UserError(f"{named(flag, args)} must be a finite "
+                                f"number > 0, got {value}")
     if not 0 <= args.validation_fraction < 1:
-        raise UserError(f"--validation-fraction must be in [0, 1), "
-                        f"got {args.validation_fraction}")
+        raise UserError(f"{named('--validation-fraction', args)} must be "
+                        f"in [0, 1), got {args.validation_fraction}")
     for flag, text in [("--generate", args.generate),
                        ("--predict", args.predict),
-                       ("--prime-text", args.prime_text),
                        ("--gradient-flow", args.gradient_flow),
                        ("--activations", args.activations),
-                       ("PRIME_TEXT", PRIME_TEXT)]:
+                       ("--prime-text", PRIME_TEXT if args.prime_text is None
+                        else args.prime_text)]:
         if text == "":
-            raise UserError(f"{flag} needs at least one character")
+            raise UserError(f"{named(flag, args)} needs at least one "
+                            f"character")
 
 
 def resume(args, argv, vocab):
