@@ -420,12 +420,12 @@ class UserError(Exception):
     'error: ...', and exits with status 2."""
 
 
-def read_text(path):
-    """The text of a UTF-8 file, with Windows line endings made \\n."""
+def read_text(path, hint="pass --data with the path of a text file"):
+    """The text of a UTF-8 file, with Windows line endings made \\n. hint:
+    what to do if there is no such file."""
     if not os.path.isfile(path):
         problem = "is a folder" if os.path.isdir(path) else "was not found"
-        raise UserError(f"data file {path} {problem}; "
-                        f"pass --data with the path of a text file")
+        raise UserError(f"data file {path} {problem}; {hint}")
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -651,6 +651,33 @@ def checked_numbers(value, shape, name, bad):
     return floats[0] if len(shape) == 1 else floats
 
 
+def keep_old_model(path):
+    """Before a new run writes over path, move the file there to
+    NAME.old.EXT beside it (one generation deep), print a notice saying
+    what it held, and return the new name; None if there was no file. An
+    unreadable file is kept the same way."""
+    if not os.path.exists(path):
+        return None
+    root, ext = os.path.splitext(path)
+    old = root + ".old" + ext
+    try:
+        model, _, checkpoint = load_model(path)
+        val = checkpoint["history"]["val"]
+        held = (f"{checkpoint['cell']}, hidden {len(model.V[0])}, "
+                f"{checkpoint['iteration']:,} iterations, val "
+                f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char")
+    except UserError:
+        held = "not a model this script can read"
+    try:
+        os.replace(path, old)
+    except OSError as e:
+        raise UserError(f"cannot keep the old {path} as {old}: {e.strerror}; "
+                        f"move it yourself, or use --model NEW.json")
+    print(f"notice: kept the old {path} as {old} ({held}); "
+          f"this run writes a new {path}")
+    return old
+
+
 # --- training ----------------------------------------------------------------
 
 def split_data(text, fraction):
@@ -699,12 +726,18 @@ def all_finite(model):
 
 
 def diverged(iteration, why, args):
-    """The error for a run whose loss or weights blew up."""
+    """The error for a run whose loss or weights blew up. It says what is
+    on disk: the last good checkpoint, or none and the kept old model."""
+    if os.path.exists(args.model):
+        kept = f"the last good checkpoint in {args.model} is kept"
+    else:
+        kept = f"no checkpoint was written to {args.model}"
+        if getattr(args, "old_model", None):
+            kept += f"; the previous model is kept as {args.old_model}"
     return UserError(f"training diverged at iteration {iteration} ({why}): "
                      f"--learning-rate {args.learning_rate:g} is too high; "
                      f"try {args.learning_rate / 10:g} or less (0.01-0.2 "
-                     f"usually works); the last good checkpoint in "
-                     f"{args.model} is kept")
+                     f"usually works); {kept}")
 
 
 def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
@@ -1166,6 +1199,8 @@ def parse_args(argv):
         raise UserError(unknown_flag(unknown, vars(args)))
     args.argv = list(argv)              # for the command that resumes
     args.given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    args.from_model = set()             # flags --resume took from the file
+    args.old_model = None               # where a new run kept the old file
     check_args(args)
     return args
 
@@ -1184,14 +1219,21 @@ def unknown_flag(unknown, settings):
     return f"{message}; see --help for every flag"
 
 
+def constant_of(flag):
+    """The constant that is flag's default: --hidden-size -> HIDDEN_SIZE."""
+    return {"--data": "DATA_PATH", "--model": "MODEL_PATH"}.get(
+        flag, flag[2:].replace("-", "_").upper())
+
+
 def named(flag, args):
-    """How an error names a setting: the flag if the user typed it, else
-    the constant at the top of the file that gave the value."""
+    """How an error names a setting: the flag if the user typed it, the
+    model file if --resume took it from there, else the constant at the
+    top of the file that gave the value."""
     if flag in args.given or not flag.startswith("--"):
         return flag
-    constant = {"--data": "DATA_PATH", "--model": "MODEL_PATH"}.get(
-        flag, flag[2:].replace("-", "_").upper())
-    return f"{constant} at the top of the file (or {flag})"
+    if flag in args.from_model:
+        return f"{flag} saved in {args.model}"
+    return f"{constant_of(flag)} at the top of the file (or {flag})"
 
 
 def check_args(args):
@@ -1233,30 +1275,62 @@ def check_args(args):
                             f"character")
 
 
-def resume(args, argv, vocab):
-    """(model, progress) from --model, checked against the data and flags."""
-    model, model_vocab, checkpoint = load_model(args.model)
-    if model_vocab != vocab:
-        new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
-        gone = show_chars(sorted(set(model_vocab) - set(vocab))) or "none"
-        raise UserError(f"{args.data} and {args.model} have different "
-                        f"characters (only in the data: {new}; only in the "
-                        f"model: {gone}); resume with the data it was "
-                        f"trained on, or train anew without --resume")
+def load_model_for(args):
+    """load_model(args.model) for a command that reads a model: (model,
+    vocab, checkpoint). A --cell or --hidden-size typed on the command
+    line that the file contradicts is an error; otherwise the file's
+    cell and hidden size become args.cell and args.hidden_size."""
+    model, vocab, checkpoint = load_model(args.model)
     hidden, cell = len(model.V[0]), checkpoint["cell"]
     for flag, given, has in [("--cell", args.cell, cell),
                              ("--hidden-size", args.hidden_size, hidden)]:
-        if any(a.startswith(flag) for a in argv) and given != has:
+        if flag in args.given and given != has:
             raise UserError(f"{flag} {given} does not match {args.model}, "
                             f"which has {has}; leave the flag out to use "
                             f"the file's")
     args.cell, args.hidden_size = cell, hidden
+    return model, vocab, checkpoint
+
+
+# settings a resumed run takes from the model's config, unless a flag is
+# typed: (config key, the type JSON must hold), the key naming the flag
+RESUMED = [("data", str), ("sequence_length", int), ("learning_rate", float),
+           ("validation_fraction", float), ("sample_every", int),
+           ("log_every", int), ("seed", int)]
+
+
+def resume(args):
+    """(model, vocab, progress) from --model, for --resume. The run goes
+    on with the file's saved settings: a flag the user typed replaces
+    one, and a constant at the top of the file never does; either way a
+    notice says which value is used."""
+    model, vocab, checkpoint = load_model_for(args)
+    saved = checkpoint["config"]
+    for key, kind in RESUMED:
+        if key not in saved:                    # files from before it was
+            continue
+        flag, has, now = "--" + key.replace("_", "-"), saved[key], \
+            getattr(args, key)
+        if not (type(has) is kind or kind is float and type(has) is int):
+            raise UserError(f"{args.model} is not a usable model file: "
+                            f"config {key} is {has!r}, not a {kind.__name__}")
+        if has == now:
+            continue
+        if flag in args.given:
+            print(f"notice: {flag} {now} replaces {has}, the value "
+                  f"{args.model} was trained with")
+        else:
+            print(f"notice: using {args.model}'s {flag} {has}, not "
+                  f"{constant_of(flag)} = {now!r} at the top of the file")
+            setattr(args, key, has)
+            args.from_model.add(flag)
+    check_args(args)                    # saved values, checked like flags
     if checkpoint["iteration"] >= args.max_iterations:
         raise UserError(f"{args.model} is already at iteration "
                         f"{checkpoint['iteration']}; raise --max-iterations "
                         f"to train further")
     keys = ("iteration", "position", "h", "smooth_loss", "history")
-    return model, {key: checkpoint[key] for key in keys}
+    return model, vocab, {key: checkpoint[key] for key in keys}
 
 
 def prime_for(args, text, vocab):
@@ -1275,16 +1349,27 @@ def prime_for(args, text, vocab):
     return encode(first_word, vocab)
 
 
-def run_training(args, argv, rng):
+def run_training(args, rng):
     """Train a new model, or continue one with --resume; then sample."""
-    text = read_text(args.data)
+    if args.resume:
+        model, model_vocab, progress = resume(args)
+        rng.seed(args.seed)
+    text = read_text(args.data, f"{args.model} was trained on it; pass "
+                     f"--data with its path" if "--data" in args.from_model
+                     else "pass --data with the path of a text file")
     vocab = sorted(set(text))
+    if args.resume and model_vocab != vocab:
+        new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
+        gone = show_chars(sorted(set(model_vocab) - set(vocab))) or "none"
+        raise UserError(f"{args.data} and {args.model} have different "
+                        f"characters (only in the data: {new}; only in the "
+                        f"model: {gone}); resume with the data it was "
+                        f"trained on, or train anew without --resume")
     prime_ids = prime_for(args, text, vocab)        # fail before training
     check_writable(args.model)
     train_text, val_text = split_data(text, args.validation_fraction)
-    if args.resume:
-        model, progress = resume(args, argv, vocab)
-    else:
+    if not args.resume:
+        args.old_model = keep_old_model(args.model)  # never lose a model
         model = CELLS[args.cell](len(vocab), args.hidden_size, args.seed)
         progress = {"iteration": 0, "position": 0, "h": model.zero_state(),
                     "smooth_loss": math.log2(len(vocab)),
@@ -1296,6 +1381,7 @@ def run_training(args, argv, rng):
               "sequence_length": args.sequence_length,
               "learning_rate": args.learning_rate,
               "max_iterations": args.max_iterations,
+              "sample_every": args.sample_every, "log_every": args.log_every,
               "validation_fraction": args.validation_fraction,
               "seed": args.seed, "vocab_size": len(vocab)}
     folder = os.path.dirname(args.model)
@@ -1319,8 +1405,14 @@ def run_training(args, argv, rng):
     print(f"training: {args.max_iterations:,} iterations of "
           f"{args.sequence_length} characters, learning rate "
           f"{args.learning_rate}, sample and save every {args.sample_every}")
-    print(f"expected loss at start: log2({len(vocab)}) = "
-          f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
+    if args.resume:                     # where the run stands
+        val = progress["history"]["val"]
+        print(f"so far: iteration {progress['iteration']}, train "
+              f"{progress['smooth_loss']:.2f} bits/char, val "
+              f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char", flush=True)
+    else:
+        print(f"expected loss at start: log2({len(vocab)}) = "
+              f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
 
     chart_path = os.path.join(folder, "loss.svg")
     title = (f"{args.data} ({len(text):,} chars): {args.cell}, hidden "
@@ -1352,7 +1444,7 @@ def run_training(args, argv, rng):
 def run_generate(args, rng):
     """--generate: print the prime and its continuation, nothing else.
     Several temperatures print one labelled sample each."""
-    model, vocab, _ = load_model(args.model)
+    model, vocab, _ = load_model_for(args)
     prime_ids = encode(args.generate, vocab, "--generate text", args.model)
     for temperature in args.temperature:
         text = generate(model, vocab, prime_ids, args.sample_length,
@@ -1364,7 +1456,7 @@ def run_generate(args, rng):
 
 def load_to_look_inside(args, view):
     """(model, vocab, checkpoint, a chart title naming the file and view)."""
-    model, vocab, checkpoint = load_model(args.model)
+    model, vocab, checkpoint = load_model_for(args)
     title = (f"{args.model}: {checkpoint['cell']}, hidden "
              f"{len(model.V[0])}: {view}")
     return model, vocab, checkpoint, title
@@ -1434,14 +1526,14 @@ def main(argv=None):
         if args.generate is not None:
             run_generate(args, rng)
         elif args.predict is not None:
-            model, vocab, _ = load_model(args.model)
+            model, vocab, _ = load_model_for(args)
             predict(model, vocab, args.predict, source=args.model)
         elif args.gradient_flow is not None:
             run_gradient_flow(args)
         elif args.activations is not None:
             run_activations(args)
         else:
-            run_training(args, argv, rng)
+            run_training(args, rng)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Rerunning, resuming and loading a model as users do: nothing lost,
 nothing silently ignored, every message true (issue 15)."""
 
+import json
 import os
 import stat
 
@@ -106,3 +107,195 @@ def test_a_bad_flag_is_named_as_typed(capsys):
     assert rnn.main(["--cell", "lstn"]) == 2
     assert capsys.readouterr().err == ("error: --cell must be one of rnn, "
                                        "gru, lstm, got 'lstn'\n")
+
+
+# --- a fresh run never destroys a trained model ----------------------------------
+
+@pytest.fixture
+def trained(folder):
+    """A folder with data.txt and a model.json trained for 20 iterations."""
+    result = run(folder, *TINY)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def notices(result):
+    return [l for l in result.stdout.splitlines() if l.startswith("notice:")]
+
+
+def test_a_rerun_keeps_the_old_model_byte_for_byte(trained):
+    before = (trained / "model.json").read_bytes()
+    val = json.loads(before)["history"]["val"][-1][1]
+    result = run(trained, *TINY, "--cell", "gru", "--max-iterations", "10")
+    assert result.returncode == 0, result.stderr
+    assert (trained / "model.old.json").read_bytes() == before
+    assert json.loads((trained / "model.json").read_bytes())["cell"] == "gru"
+    assert notices(result) == [
+        f"notice: kept the old model.json as model.old.json (rnn, hidden 8, "
+        f"20 iterations, val {val:.2f} bits/char); this run writes a new "
+        f"model.json"]
+
+
+def test_the_kept_model_is_one_generation_deep(trained):
+    first = (trained / "model.json").read_bytes()
+    assert run(trained, *TINY, "--seed", "1").returncode == 0
+    second = (trained / "model.json").read_bytes()
+    assert run(trained, *TINY, "--seed", "2").returncode == 0
+    assert (trained / "model.old.json").read_bytes() == second != first
+
+
+def test_an_unreadable_model_file_is_kept_too(folder):
+    write(folder, "mine.json", "not a model, but mine")
+    result = run(folder, *TINY, "--model", "mine.json")
+    assert result.returncode == 0, result.stderr
+    assert (folder / "mine.old.json").read_text() == "not a model, but mine"
+    assert notices(result) == [
+        "notice: kept the old mine.json as mine.old.json (not a model this "
+        "script can read); this run writes a new mine.json"]
+
+
+def test_a_failed_check_moves_nothing(trained):
+    # a mistake found before training leaves model.json where it was
+    assert_error(run(trained, *TINY, "--prime-text", "Zebra"), "'Z'")
+    assert not (trained / "model.old.json").exists()
+
+
+def test_resume_writes_in_place(trained):
+    result = run(trained, *TINY, "--max-iterations", "25", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert not (trained / "model.old.json").exists()
+    assert json.loads((trained / "model.json").read_bytes())["iteration"] == 25
+
+
+# --- messages that are true ------------------------------------------------------
+
+def test_divergence_before_any_checkpoint_says_none_was_written(folder):
+    line = assert_error(run(folder, *TINY, "--learning-rate", "1e300"),
+                        "diverged at iteration 2")
+    assert line.endswith("no checkpoint was written to model.json"), line
+    assert not (folder / "model.json").exists()
+
+
+def test_divergence_names_the_kept_old_model(trained):
+    before = (trained / "model.json").read_bytes()
+    line = assert_error(run(trained, *TINY, "--learning-rate", "1e300"),
+                        "diverged at iteration 2")
+    assert line.endswith("no checkpoint was written to model.json; the "
+                         "previous model is kept as model.old.json"), line
+    assert (trained / "model.old.json").read_bytes() == before
+
+
+# --- every command that reads a model checks the flags against it --------------
+
+READERS = [["--generate", "Once"], ["--predict", "Once"],
+           ["--gradient-flow", STORY[:40], "--flow-steps", "5"],
+           ["--activations", "Once"], ["--resume", "--max-iterations", "30"]]
+
+
+@pytest.fixture(scope="module")
+def rnn8(tmp_path_factory):
+    """A folder with data.txt and an rnn of hidden size 8, 20 iterations."""
+    folder = tmp_path_factory.mktemp("rnn8")
+    write(folder, "data.txt", STORY)
+    assert run(folder, *TINY).returncode == 0
+    return folder
+
+
+@pytest.mark.parametrize("command", READERS, ids=lambda c: c[0])
+@pytest.mark.parametrize("flag, value, has", [("--cell", "lstm", "rnn"),
+                                              ("--hidden-size", "16", "8")])
+def test_a_reading_command_refuses_a_contradicting_flag(rnn8, command, flag,
+                                                        value, has):
+    before = (rnn8 / "model.json").read_bytes()
+    result = run(rnn8, *command, flag, value)
+    line = assert_error(result, f"{flag} {value} does not match model.json, "
+                        f"which has {has}; leave the flag out")
+    assert result.stdout == ""
+    assert (rnn8 / "model.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("command", READERS[:4], ids=lambda c: c[0])
+def test_a_reading_command_accepts_flags_that_agree(rnn8, command):
+    result = run(rnn8, *command, "--cell", "RNN", "--hidden-size", "8")
+    assert result.returncode == 0, result.stderr
+
+
+# --- --resume continues the run as it was trained ------------------------------
+
+OWN_RUN = ["--data", "notes.txt", "--learning-rate", "0.1",
+           "--sequence-length", "7", "--sample-every", "15",
+           "--validation-fraction", "0.2", "--log-every", "3",
+           "--hidden-size", "8", "--sample-length", "10"]
+
+
+def weights_and_place(folder):
+    with open(folder / "model.json", encoding="utf-8") as f:
+        saved = json.load(f)
+    return {key: saved[key] for key in ("params", "memory", "iteration",
+                                        "position", "h", "smooth_loss")}
+
+
+def test_resume_with_no_flags_matches_one_straight_run(tmp_path):
+    # 30 iterations with non-default flags, then --resume to 45 with only
+    # --max-iterations: the same weights, to the last bit, as 45 straight
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    for folder in (straight, resumed):
+        folder.mkdir()
+        write(folder, "notes.txt", STORY.lower())
+    assert run(straight, *OWN_RUN, "--max-iterations", "45").returncode == 0
+    assert run(resumed, *OWN_RUN, "--max-iterations", "30").returncode == 0
+    result = run(resumed, "--resume", "--max-iterations", "45")
+    assert result.returncode == 0, result.stderr
+    assert weights_and_place(resumed) == weights_and_place(straight)
+    assert "data: notes.txt," in result.stdout
+    assert ("training: 45 iterations of 7 characters, learning rate 0.1, "
+            "sample and save every 15") in result.stdout
+    assert ("notice: using model.json's --learning-rate 0.1, not "
+            "LEARNING_RATE = 0.05 at the top of the file") in notices(result)
+    named = [line.split()[3] for line in notices(result)
+             if line.startswith("notice: using model.json's")]
+    assert named == ["--data", "--sequence-length", "--learning-rate",
+                     "--validation-fraction", "--sample-every", "--log-every"]
+    assert not (resumed / "data.txt").exists()
+
+
+def test_a_flag_given_on_resume_replaces_the_saved_value(trained):
+    result = run(trained, *TINY, "--max-iterations", "25",
+                 "--learning-rate", "0.02", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert notices(result) == ["notice: --learning-rate 0.02 replaces 0.05, "
+                               "the value model.json was trained with"]
+    assert "learning rate 0.02" in result.stdout
+    saved = json.loads((trained / "model.json").read_bytes())["config"]
+    assert saved["learning_rate"] == 0.02          # and the next resume
+
+def test_resume_without_the_saved_data_file_names_it(folder):
+    write(folder, "notes.txt", STORY.lower())
+    assert run(folder, *OWN_RUN, "--max-iterations", "9").returncode == 0
+    os.remove(folder / "notes.txt")
+    assert_error(run(folder, "--resume", "--max-iterations", "12"),
+                 "data file notes.txt was not found; model.json was trained "
+                 "on it; pass --data with its path")
+
+
+def test_a_bad_saved_setting_names_the_file(trained):
+    saved = json.loads((trained / "model.json").read_bytes())
+    saved["config"]["sequence_length"] = "ten"
+    (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
+    assert_error(run(trained, "--resume", "--max-iterations", "30"),
+                 "model.json is not a usable model file: config "
+                 "sequence_length is 'ten'")
+    saved["config"]["sequence_length"] = 0
+    (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
+    assert_error(run(trained, "--resume", "--max-iterations", "30"),
+                 "--sequence-length saved in model.json must be at least 1")
+
+
+def test_the_resumed_header_says_where_the_run_stands(trained):
+    saved = json.loads((trained / "model.json").read_bytes())
+    train, val = saved["smooth_loss"], saved["history"]["val"][-1][1]
+    result = run(trained, *TINY, "--max-iterations", "25", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert (f"so far: iteration 20, train {train:.2f} bits/char, val "
+            f"{val:.2f} bits/char") in result.stdout.splitlines()
+    assert "expected loss at start" not in result.stdout
