@@ -37,6 +37,7 @@ import math
 import os
 import random
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -745,7 +746,8 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
 
     progress holds iteration, position, h, smooth_loss and history, and is
     updated in place; save() writes a checkpoint; sample() returns text.
-    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt.
+    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt with the
+    message that says how to continue.
     """
     start_bits = math.log2(len(vocab))              # loss of a uniform guess
     start_time, start_iteration = time.monotonic(), progress["iteration"]
@@ -755,10 +757,10 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
         while progress["iteration"] < args.max_iterations:
             if stop:                                # Ctrl-C was pressed
                 save()
-                print(f"\ninterrupted at iteration {progress['iteration']}; "
-                      f"saved {args.model}. Continue with:\n  "
-                      f"{resume_command(args.argv)}", file=sys.stderr)
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt(
+                    f"\ninterrupted at iteration {progress['iteration']}; "
+                    f"saved {args.model}. Continue with:\n  "
+                    f"{resume_command(args.argv)}")
 
             # the next chunk; at the end of the text, wrap and reset h
             position, h = progress["position"], progress["h"]
@@ -1409,7 +1411,8 @@ def run_training(args, rng):
         val = progress["history"]["val"]
         print(f"so far: iteration {progress['iteration']}, train "
               f"{progress['smooth_loss']:.2f} bits/char, val "
-              f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char", flush=True)
+              f"{f'{val[-1][1]:.2f} bits/char' if val else '- (none yet)'}",
+              flush=True)
     else:
         print(f"expected loss at start: log2({len(vocab)}) = "
               f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
@@ -1508,12 +1511,28 @@ def command_line():
     return sys.argv[1:]
 
 
+def interpreter():
+    """The Python command as the user typed it: python3, pypy3 or
+    .venv/bin/python. A path whose name, looked up on PATH, is this same
+    file is shortened to the name (pyenv's shims run a full path)."""
+    typed = (getattr(sys, "orig_argv", None)             # Python 3.10+
+             or [sys.executable])[0] or "python"
+    name = os.path.basename(typed)
+    found = shutil.which(name) if name != typed else None
+    try:
+        if found and os.path.samefile(found, typed):
+            return name
+    except OSError:                                      # a path gone since
+        pass
+    return typed
+
+
 def resume_command(argv):
     """What to run to continue training with the same flags."""
     again = [a for a in argv if a != "--resume"] + ["--resume"]
     if in_ipython():
         return f"main({again!r})"
-    return f"python {shlex.join([sys.argv[0]] + again)}"
+    return shlex.join([interpreter(), sys.argv[0]] + again)
 
 
 def main(argv=None):
@@ -1537,8 +1556,8 @@ def main(argv=None):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:      # the last line: how to continue
+        print(e.args[0] if e.args else "interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:             # piped into `head`, say: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -3,12 +3,16 @@ nothing silently ignored, every message true (issue 15)."""
 
 import json
 import os
+import shlex
+import signal
 import stat
+import subprocess
+import sys
 
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, run, write
+from helpers import SCRIPT, STORY, TINY, assert_error, run, write
 
 
 @pytest.fixture
@@ -299,3 +303,50 @@ def test_the_resumed_header_says_where_the_run_stands(trained):
     assert (f"so far: iteration 20, train {train:.2f} bits/char, val "
             f"{val:.2f} bits/char") in result.stdout.splitlines()
     assert "expected loss at start" not in result.stdout
+
+
+def test_ctrl_c_ends_with_the_command_to_continue(tmp_path):
+    # the user typed `mypython3` (a name on PATH): the last line on the
+    # screen is the command to continue, with that name, and it works
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    try:
+        os.symlink(sys.executable, bin_dir / "mypython3")
+    except (OSError, NotImplementedError):
+        pytest.skip("no symlinks here")
+    write(tmp_path, "data.txt", STORY)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    flags = [*TINY, "--max-iterations", "1000000", "--sample-every",
+             "1000000", "--log-every", "50"]
+    process = subprocess.Popen(["mypython3", SCRIPT, *flags], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    screen = []
+    for line in process.stdout:                    # wait until training runs
+        screen.append(line)
+        if line.startswith("iter "):
+            process.send_signal(signal.SIGINT)
+            break
+    screen += process.stdout.readlines()
+    assert process.wait(timeout=30) == 130, screen
+    last = screen[-1].rstrip("\n")
+    assert last == "  " + shlex.join(["mypython3", SCRIPT, *flags, "--resume"])
+    assert screen[-2].startswith("interrupted at iteration ")
+    stopped_at = json.loads((tmp_path / "model.json").read_bytes())["iteration"]
+    resumed = subprocess.run(shlex.split(last) + ["--max-iterations",
+                                                  str(stopped_at + 5)],
+                             cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"so far: iteration {stopped_at}, train " in resumed.stdout
+
+
+def test_the_interpreter_is_named_as_typed(monkeypatch, tmp_path):
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.setattr(sys, "argv", ["rnn_from_scratch.py"])
+    venv_python = str(tmp_path / ".venv" / "bin" / "python")
+    for typed, shown in [("pypy3", "pypy3"), (venv_python, venv_python)]:
+        monkeypatch.setattr(sys, "orig_argv", [typed, "rnn_from_scratch.py"],
+                            raising=False)
+        assert rnn.resume_command(["--cell", "gru"]) == (
+            f"{shown} rnn_from_scratch.py --cell gru --resume")
