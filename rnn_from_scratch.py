@@ -900,19 +900,24 @@ def gradient_flow(model, vocab, text, steps, trained_steps, svg_path, title,
     means = [sum(col) / len(norms) for col in zip(*norms)]
     print(f"mean |d loss_t / d h_(t-k)| over {len(norms)} positions of "
           f"the text")
-    print(f"note: training cut the gradient after {trained_steps} steps "
-          f"(--sequence-length): past k = {trained_steps - 1} the model was "
-          f"never trained to use it")
+    if steps > trained_steps:           # the table goes past what training saw
+        print(f"note: training cut the gradient after {trained_steps} steps "
+              f"(--sequence-length): past k = {trained_steps - 1} the model "
+              f"was never trained to use it")
+    else:
+        print(f"note: training cut the gradient after {trained_steps} steps "
+              f"(--sequence-length); this table stops at k = {steps - 1}, "
+              f"within that reach")
     print("   k   mean norm   ratio to k=0")
     for k, mean in enumerate(means):
         print(f"{k:>4}  {mean:>10.4g}  {mean / means[0]:>13.4g}")
     points = [(k, math.log10(mean)) for k, mean in enumerate(means) if mean]
     series = [("flow", "mean norm", "*", "#1f77b4", points)]
     print(text_chart(series, "norm (log)", "k, steps back",
-                     lambda y: f"{10 ** y:.0e}"))
+                     lambda y: f"{10 ** y:.0e}", log=True))
     write_atomically(svg_path, svg_chart(
         series, title, "k: steps back from the predicted character",
-        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}"))
+        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
     print(f"chart: {svg_path}")
 
 
@@ -999,7 +1004,8 @@ def activations_page(vocab, text, hs, probs, units, title):
 
 # --- charts: lines as terminal text and as an SVG file -----------------------
 # A chart is a list of series (name, label, mark, color, points), each point
-# an (x, y) pair. Log-scale charts pass log10(y) and a label for the ticks.
+# an (x, y) pair. Log-scale charts pass log10(y), a label for the ticks and
+# log=True, which puts the ticks on whole decades.
 
 def loss_series(history):
     """The loss chart: train (every log line) and validation curves."""
@@ -1007,13 +1013,26 @@ def loss_series(history):
             ("val", "validation", "o", "#d62728", history["val"])]
 
 
-def chart_axes(series):
+def chart_axes(series, log=False):
     """(x_ticks, y_ticks) covering every point: round numbers, first and
-    last tick at the ends of the axis."""
+    last tick at the ends of the axis; with log, y is log10 of the value
+    and the top tick is the first decade at or above the data."""
     points = [point for *_, line in series for point in line]
     x_ticks = ticks(0, max(x for x, _ in points))
-    y_ticks = ticks(min(y for _, y in points), max(y for _, y in points))
+    low, high = min(y for _, y in points), max(y for _, y in points)
+    y_ticks = decades(low, high) if log else ticks(low, high)
     return x_ticks, y_ticks
+
+
+def decades(low, high, count=8):
+    """Whole-number ticks (log10 of the value), at most about `count`,
+    from the first decade at or above high down to <= low."""
+    top, bottom = math.ceil(high), math.floor(low)
+    bottom = min(bottom, top - 1)                    # at least two ticks
+    step = next(m for m in (1, 2, 5, 10, 20, 50, 100)
+                if (top - bottom) / m <= count)
+    return [top - k * step for k in
+            reversed(range(math.ceil((top - bottom) / step) + 1))]
 
 
 def ticks(low, high, count=6):
@@ -1028,9 +1047,9 @@ def ticks(low, high, count=6):
 
 
 def text_chart(series, y_name="bits/char", x_name="iteration",
-               y_label="{:.2f}".format, width=60, height=13):
+               y_label="{:.2f}".format, width=60, height=13, log=False):
     """The series as lines of text, each point drawn with its mark."""
-    x_ticks, y_ticks = chart_axes(series)
+    x_ticks, y_ticks = chart_axes(series, log)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
     grid = [[" "] * width for _ in range(height)]
     for _, _, mark, _, points in series:
@@ -1052,11 +1071,11 @@ def text_chart(series, y_name="bits/char", x_name="iteration",
 
 
 def svg_chart(series, title, x_name="iteration",
-              y_name="bits per character", y_label="{:g}".format):
+              y_name="bits per character", y_label="{:g}".format, log=False):
     """The series as a standalone SVG document: axes, ticks, legend; a dot
     on every point of a series marked "o"."""
     width, height, left, right, top, bottom = 720, 420, 70, 150, 60, 50
-    x_ticks, y_ticks = chart_axes(series)
+    x_ticks, y_ticks = chart_axes(series, log)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
 
     def sx(x):

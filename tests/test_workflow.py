@@ -2,6 +2,7 @@
 nothing silently ignored, every message true (issue 15)."""
 
 import json
+import math
 import os
 import shlex
 import signal
@@ -350,3 +351,36 @@ def test_the_interpreter_is_named_as_typed(monkeypatch, tmp_path):
                             raising=False)
         assert rnn.resume_command(["--cell", "gru"]) == (
             f"{shown} rnn_from_scratch.py --cell gru --resume")
+
+
+@pytest.mark.parametrize("steps, note", [
+    ("5", "note: training cut the gradient after 10 steps (--sequence-length)"
+          "; this table stops at k = 4, within that reach"),
+    ("12", "note: training cut the gradient after 10 steps "
+           "(--sequence-length): past k = 9 the model was never trained to "
+           "use it")])
+def test_the_gradient_flow_note_uses_the_k_that_applies(rnn8, steps, note):
+    result = run(rnn8, "--gradient-flow", STORY[:60], "--flow-steps", steps)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == note
+
+
+@pytest.mark.parametrize("low, high, top", [(1e-9, 1.24, 1), (1e-9, 1.0, 0),
+                                            (1e-5, 0.3, 0), (2e-3, 0.02, -1),
+                                            (1e-30, 50.0, 2)])
+def test_a_log_chart_tops_out_at_the_first_decade_above_the_data(low, high,
+                                                                 top):
+    # 1.24 -> 1e+01, not 1e+02; exactly 1.0 -> 1e+00
+    points = [(0, math.log10(high)), (5, math.log10(low))]
+    series = [("flow", "mean norm", "*", "#1f77b4", points)]
+    _, y_ticks = rnn.chart_axes(series, log=True)
+    assert y_ticks[-1] == top and y_ticks[0] <= math.log10(low)
+    assert all(type(y) is int for y in y_ticks)               # whole decades
+    assert 2 <= len(y_ticks) <= 9
+    svg = rnn.svg_chart(series, "t", y_label=lambda y: f"{10 ** y:.0e}",
+                        log=True)
+    assert f'text-anchor="end">{10.0 ** top:.0e}</text>' in svg
+    assert f">{10.0 ** (top + 1):.0e}<" not in svg
+    chart = rnn.text_chart(series, y_label=lambda y: f"{10 ** y:.0e}",
+                           log=True)
+    assert chart.splitlines()[1].lstrip().startswith(f"{10.0 ** top:.0e} |")
