@@ -930,6 +930,22 @@ def unit_color(value):
     return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
 
 
+def unit_style(value):
+    """CSS for a character of value: unit_color behind, and black or white
+    text, whichever contrasts more with it (WCAG relative luminance), so
+    the text stays readable on the dark blues."""
+    v = max(-1.0, min(1.0, value))
+    fade = round(255 * (1 - abs(v))) / 255           # the two faded channels
+    linear = (fade / 12.92 if fade <= 0.04045
+              else ((fade + 0.055) / 1.055) ** 2.4)
+    full = 0.2126 if v > 0 else 0.0722               # red or blue at 255
+    luminance = full + (1.0 - full) * linear
+    on_black = (luminance + 0.05) / 0.05             # contrast ratios
+    on_white = 1.05 / (luminance + 0.05)
+    ink = "black" if on_black >= on_white else "white"
+    return f"background:{unit_color(v)};color:{ink}"
+
+
 def hidden_trace(model, ids):
     """Run ids from the zero state: h after each character, and the
     probabilities of the next character there."""
@@ -975,14 +991,14 @@ def activations_page(vocab, text, hs, probs, units, title):
              "<style>body{font-family:sans-serif;margin:2em}"
              ".row{font-family:monospace;white-space:pre-wrap;"
              "line-height:1.7;border:1px solid #ccc;padding:.5em}"
-             ".row span:hover{outline:1px solid black}"
-             '.nl::before{content:"\\21B5";color:#888}</style>',
+             ".row span:hover{outline:2px solid #fb0}"
+             '.nl::before{content:"\\21B5";opacity:.6}</style>',
              f"</head><body><h1>{html.escape(title)}</h1>",
              "<p>Each row is one hidden unit: every character's background "
              "is the unit's value after reading it, "
-             '<span style="background:rgb(0,0,255);color:white">-1</span> '
-             "... 0 ... "
-             '<span style="background:rgb(255,0,0);color:white">+1</span>. '
+             f'<span style="{unit_style(-1)}">-1</span> ... '
+             f'<span style="{unit_style(0)}">0</span> ... '
+             f'<span style="{unit_style(1)}">+1</span>. '
              "Hover a character for the value and the model's top 3 guesses "
              "for the next character.</p>"]
     for u in units:
@@ -994,7 +1010,7 @@ def activations_page(vocab, text, hs, probs, units, title):
             kind = ' class="nl"' if ch == "\n" else ""
             hover = html.escape(f"unit {u}: {v:+.3f}\nnext: {tip}")
             spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
-                         f'style="background:{unit_color(v)}">'
+                         f'style="{unit_style(v)}">'
                          f"{html.escape(ch)}</span>")
         parts.append(f'<div class="row" data-unit="{u}">{"".join(spans)}'
                      f"</div>")

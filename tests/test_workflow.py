@@ -4,6 +4,7 @@ nothing silently ignored, every message true (issue 15)."""
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import stat
@@ -384,3 +385,35 @@ def test_a_log_chart_tops_out_at_the_first_decade_above_the_data(low, high,
     chart = rnn.text_chart(series, y_label=lambda y: f"{10 ** y:.0e}",
                            log=True)
     assert chart.splitlines()[1].lstrip().startswith(f"{10.0 ** top:.0e} |")
+
+
+# --- readable pages --------------------------------------------------------------
+
+def contrast(style):
+    """WCAG contrast ratio of a unit_style's text on its background."""
+    def luminance(r, g, b):
+        def linear(c):
+            c /= 255
+            return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+    css = dict(part.split(":") for part in style.split(";"))
+    back = luminance(*map(int, css["background"][4:-1].split(",")))
+    ink = {"black": 0.0, "white": 1.0}[css["color"]]
+    light, dark = max(back, ink), min(back, ink)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_activation_text_is_readable_on_every_background():
+    # WCAG AA asks 4.5:1 for normal text; full blue with black text, as
+    # before, was 2.4:1
+    worst = min(contrast(rnn.unit_style(k / 100)) for k in range(-100, 101))
+    assert worst >= 4.5, worst
+    assert rnn.unit_style(-1.0) == "background:rgb(0,0,255);color:white"
+
+
+def test_the_activations_page_uses_readable_styles(rnn8):
+    assert run(rnn8, "--activations", "Once upon").returncode == 0
+    page = (rnn8 / "activations.html").read_text(encoding="utf-8")
+    styles = re.findall(r'style="([^"]+)"', page)
+    assert len(styles) >= 3 + 8 * len("Once upon")        # legend and rows
+    assert all(contrast(style) >= 4.5 for style in styles)
