@@ -665,7 +665,8 @@ def keep_old_model(path):
         model, _, checkpoint = load_model(path)
         val = checkpoint["history"]["val"]
         held = (f"{checkpoint['cell']}, hidden {len(model.V[0])}, "
-                f"{checkpoint['iteration']:,} iterations, val "
+                f"{checkpoint['iteration']:,} iteration"
+                f"{'' if checkpoint['iteration'] == 1 else 's'}, val "
                 f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char")
     except UserError:
         held = "not a model this script can read"
@@ -1041,14 +1042,15 @@ def chart_axes(series, log=False):
 
 
 def decades(low, high, count=8):
-    """Whole-number ticks (log10 of the value), at most about `count`,
-    from the first decade at or above high down to <= low."""
+    """Whole-number ticks (log10 of the value), about `count` steps, from
+    the first decade at or above high down to <= low; an even number of
+    steps, so that the middle of the axis is a tick too."""
     top, bottom = math.ceil(high), math.floor(low)
-    bottom = min(bottom, top - 1)                    # at least two ticks
     step = next(m for m in (1, 2, 5, 10, 20, 50, 100)
                 if (top - bottom) / m <= count)
-    return [top - k * step for k in
-            reversed(range(math.ceil((top - bottom) / step) + 1))]
+    steps = max(2, math.ceil((top - bottom) / step))
+    steps += steps % 2                               # even: a middle tick
+    return [top - k * step for k in reversed(range(steps + 1))]
 
 
 def ticks(low, high, count=6):
@@ -1230,7 +1232,11 @@ def parse_args(argv):
                    help="units for --activations (default: the 8 that vary "
                    "most over TEXT)")
     p.add_argument("--resume", action="store_true",
-                   help="continue training --model where it stopped")
+                   help="continue training --model where it stopped, with "
+                   "its saved data, sequence length, learning rate, "
+                   "validation fraction, sample and log intervals and seed "
+                   "unless you give the flag (without --resume, training "
+                   "keeps an existing model file as NAME.old.json)")
     args, unknown = p.parse_known_args(argv)
     if unknown:
         raise UserError(unknown_flag(unknown, vars(args)))
