@@ -1355,8 +1355,9 @@ def resume(args):
         flag, has, now = "--" + key.replace("_", "-"), saved[key], \
             getattr(args, key)
         if not (type(has) is kind or kind is float and type(has) is int):
+            want = {str: "a path", int: "a whole number", float: "a number"}
             raise UserError(f"{args.model} is not a usable model file: "
-                            f"config {key} is {has!r}, not a {kind.__name__}")
+                            f"config {key} is {has!r}, not {want[kind]}")
         if has == now:
             continue
         if flag in args.given:

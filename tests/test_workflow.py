@@ -188,6 +188,18 @@ def test_a_failed_check_moves_nothing(trained):
     assert not (trained / "model.old.json").exists()
 
 
+def test_a_model_that_cannot_be_kept_stops_the_run(trained):
+    # never train over a model that could not be put aside
+    os.mkdir(trained / "model.old.json")
+    write(trained / "model.old.json", "x", "in the way")
+    before = (trained / "model.json").read_bytes()
+    result = run(trained, *TINY)
+    assert_error(result, "cannot keep the old model.json as model.old.json",
+                 "--model NEW.json")
+    assert "iter " not in result.stdout
+    assert (trained / "model.json").read_bytes() == before
+
+
 def test_resume_writes_in_place(trained):
     # resuming continues the same model: nothing to keep aside
     result = run(trained, *TINY, "--max-iterations", "25", "--resume")
@@ -314,7 +326,7 @@ def test_a_bad_saved_setting_names_the_file(trained):
     (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
     assert_error(run(trained, "--resume", "--max-iterations", "30"),
                  "model.json is not a usable model file: config "
-                 "sequence_length is 'ten'")
+                 "sequence_length is 'ten', not a whole number")
     saved["config"]["sequence_length"] = 0
     (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
     assert_error(run(trained, "--resume", "--max-iterations", "30"),
