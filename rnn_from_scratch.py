@@ -1350,11 +1350,11 @@ def resume(args):
     model, vocab, checkpoint = load_model_for(args)
     saved = checkpoint["config"]
     for key, kind in RESUMED:
-        if key not in saved:                    # files from before it was
+        if key not in saved:                # saved by an older version
             continue
-        flag, has, now = "--" + key.replace("_", "-"), saved[key], \
-            getattr(args, key)
-        if not (type(has) is kind or kind is float and type(has) is int):
+        flag = "--" + key.replace("_", "-")
+        has, now = saved[key], getattr(args, key)
+        if not (type(has) is kind or (kind is float and type(has) is int)):
             want = {str: "a path", int: "a whole number", float: "a number"}
             raise UserError(f"{args.model} is not a usable model file: "
                             f"config {key} is {has!r}, not {want[kind]}")
@@ -1398,9 +1398,10 @@ def run_training(args, rng):
     if args.resume:
         model, model_vocab, progress = resume(args)
         rng.seed(args.seed)
-    text = read_text(args.data, f"{args.model} was trained on it; pass "
-                     f"--data with its path" if "--data" in args.from_model
-                     else "pass --data with the path of a text file")
+    hint = "pass --data with the path of a text file"
+    if "--data" in args.from_model:
+        hint = f"{args.model} was trained on it; pass --data with its path"
+    text = read_text(args.data, hint)
     vocab = sorted(set(text))
     if args.resume and model_vocab != vocab:
         new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
