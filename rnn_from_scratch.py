@@ -37,12 +37,14 @@ units); charts; main.
 # --- imports -----------------------------------------------------------------
 
 import argparse
+import difflib
 import html
 import json
 import math
 import os
 import random
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -452,12 +454,12 @@ class UserError(Exception):
     'error: ...', and exits with status 2."""
 
 
-def read_text(path):
-    """The text of a UTF-8 file, with Windows line endings made \\n."""
+def read_text(path, hint="pass --data with the path of a text file"):
+    """The text of a UTF-8 file, with Windows line endings made \\n. hint:
+    what to do if there is no such file."""
     if not os.path.isfile(path):
         problem = "is a folder" if os.path.isdir(path) else "was not found"
-        raise UserError(f"data file {path} {problem}; "
-                        f"pass --data with the path of a text file")
+        raise UserError(f"data file {path} {problem}; {hint}")
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -502,8 +504,12 @@ def encode(text, vocab, what="the text", source="the vocabulary"):
 
 def write_atomically(path, text):
     """Write a temp file in the same folder, fsync it, then os.replace it
-    over path: a crash mid-save leaves the old file whole."""
+    over path: a crash mid-save leaves the old file whole. The file gets
+    a normal file's mode under the umask (0644 under umask 022), not the
+    temp file's 0600."""
     folder = os.path.dirname(os.path.abspath(path))
+    umask = os.umask(0o022)             # read the umask: set it, set it back
+    os.umask(umask)
     try:
         fd, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
@@ -511,6 +517,7 @@ def write_atomically(path, text):
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(temp_path, 0o666 & ~umask)
             os.replace(temp_path, path)
         except BaseException:
             os.remove(temp_path)
@@ -678,6 +685,34 @@ def checked_numbers(value, shape, name, bad):
     return floats[0] if len(shape) == 1 else floats
 
 
+def keep_old_model(path):
+    """Before a new run writes over path, move the file there to
+    NAME.old.EXT beside it (one generation deep), print a notice saying
+    what it held, and return the new name; None if there was no file. An
+    unreadable file is kept the same way."""
+    if not os.path.exists(path):
+        return None
+    root, ext = os.path.splitext(path)
+    old = root + ".old" + ext
+    try:
+        model, _, checkpoint = load_model(path)
+        val = checkpoint["history"]["val"]
+        held = (f"{checkpoint['cell']}, hidden {len(model.V[0])}, "
+                f"{checkpoint['iteration']:,} iteration"
+                f"{'' if checkpoint['iteration'] == 1 else 's'}, val "
+                f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char")
+    except UserError:
+        held = "not a model this script can read"
+    try:
+        os.replace(path, old)
+    except OSError as e:
+        raise UserError(f"cannot keep the old {path} as {old}: {e.strerror}; "
+                        f"move it yourself, or use --model NEW.json")
+    print(f"notice: kept the old {path} as {old} ({held}); "
+          f"this run writes a new {path}")
+    return old
+
+
 # --- training ----------------------------------------------------------------
 
 def split_data(text, fraction):
@@ -726,12 +761,18 @@ def all_finite(model):
 
 
 def diverged(iteration, why, args):
-    """The error for a run whose loss or weights blew up."""
+    """The error for a run whose loss or weights blew up. It says what is
+    on disk: the last good checkpoint, or none and the kept old model."""
+    if os.path.exists(args.model):
+        kept = f"the last good checkpoint in {args.model} is kept"
+    else:
+        kept = f"no checkpoint was written to {args.model}"
+        if getattr(args, "old_model", None):
+            kept += f"; the previous model is kept as {args.old_model}"
     return UserError(f"training diverged at iteration {iteration} ({why}): "
                      f"--learning-rate {args.learning_rate:g} is too high; "
                      f"try {args.learning_rate / 10:g} or less (0.01-0.2 "
-                     f"usually works); the last good checkpoint in "
-                     f"{args.model} is kept")
+                     f"usually works); {kept}")
 
 
 def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
@@ -739,7 +780,8 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
 
     progress holds iteration, position, h, smooth_loss and history, and is
     updated in place; save() writes a checkpoint; sample() returns text.
-    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt.
+    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt with the
+    message that says how to continue.
     """
     start_bits = math.log2(len(vocab))              # loss of a uniform guess
     start_time, start_iteration = time.monotonic(), progress["iteration"]
@@ -752,10 +794,10 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
         while progress["iteration"] < args.max_iterations:
             if stop:                                # Ctrl-C was pressed
                 save()
-                print(f"\ninterrupted at iteration {progress['iteration']}; "
-                      f"saved {args.model}. Continue with:\n  "
-                      f"{resume_command(args.argv)}", file=sys.stderr)
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt(
+                    f"\ninterrupted at iteration {progress['iteration']}; "
+                    f"saved {args.model}. Continue with:\n  "
+                    f"{resume_command(args.argv)}")
 
             # the next chunk; at the end of the text, wrap and reset h
             position, h = progress["position"], progress["h"]
@@ -1080,19 +1122,24 @@ def gradient_flow(model, vocab, text, steps, trained_steps, svg_path, title,
     means = [sum(col) / len(norms) for col in zip(*norms)]
     print(f"mean |d loss_t / d h_(t-k)| over {len(norms)} positions of "
           f"the text")
-    print(f"note: training cut the gradient after {trained_steps} steps "
-          f"(--sequence-length): past k = {trained_steps - 1} the model was "
-          f"never trained to use it")
+    if steps > trained_steps:           # the table goes past what training saw
+        print(f"note: training cut the gradient after {trained_steps} steps "
+              f"(--sequence-length): past k = {trained_steps - 1} the model "
+              f"was never trained to use it")
+    else:
+        print(f"note: training cut the gradient after {trained_steps} steps "
+              f"(--sequence-length); this table stops at k = {steps - 1}, "
+              f"within that reach")
     print("   k   mean norm   ratio to k=0")
     for k, mean in enumerate(means):
         print(f"{k:>4}  {mean:>10.4g}  {mean / means[0]:>13.4g}")
     points = [(k, math.log10(mean)) for k, mean in enumerate(means) if mean]
     series = [("flow", "mean norm", "*", "#1f77b4", points)]
     print(text_chart(series, "norm (log)", "k, steps back",
-                     lambda y: f"{10 ** y:.0e}"))
+                     lambda y: f"{10 ** y:.0e}", log=True))
     write_atomically(svg_path, svg_chart(
         series, title, "k: steps back from the predicted character",
-        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}"))
+        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
     print(f"chart: {svg_path}")
 
 
@@ -1103,6 +1150,22 @@ def unit_color(value):
     v = max(-1.0, min(1.0, value))
     fade = round(255 * (1 - abs(v)))
     return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
+
+
+def unit_style(value):
+    """CSS for a character of value: unit_color behind, and black or white
+    text, whichever contrasts more with it (WCAG relative luminance), so
+    the text stays readable on the dark blues."""
+    v = max(-1.0, min(1.0, value))
+    fade = round(255 * (1 - abs(v))) / 255           # the two faded channels
+    linear = (fade / 12.92 if fade <= 0.04045
+              else ((fade + 0.055) / 1.055) ** 2.4)
+    full = 0.2126 if v > 0 else 0.0722               # red or blue at 255
+    luminance = full + (1.0 - full) * linear
+    on_black = (luminance + 0.05) / 0.05             # contrast ratios
+    on_white = 1.05 / (luminance + 0.05)
+    ink = "black" if on_black >= on_white else "white"
+    return f"background:{unit_color(v)};color:{ink}"
 
 
 def hidden_trace(model, ids):
@@ -1150,14 +1213,14 @@ def activations_page(vocab, text, hs, probs, units, title):
              "<style>body{font-family:sans-serif;margin:2em}"
              ".row{font-family:monospace;white-space:pre-wrap;"
              "line-height:1.7;border:1px solid #ccc;padding:.5em}"
-             ".row span:hover{outline:1px solid black}"
-             '.nl::before{content:"\\21B5";color:#888}</style>',
+             ".row span:hover{outline:2px solid #fb0}"
+             '.nl::before{content:"\\21B5";opacity:.6}</style>',
              f"</head><body><h1>{html.escape(title)}</h1>",
              "<p>Each row is one hidden unit: every character's background "
              "is the unit's value after reading it, "
-             '<span style="background:rgb(0,0,255);color:white">-1</span> '
-             "... 0 ... "
-             '<span style="background:rgb(255,0,0);color:white">+1</span>. '
+             f'<span style="{unit_style(-1)}">-1</span> ... '
+             f'<span style="{unit_style(0)}">0</span> ... '
+             f'<span style="{unit_style(1)}">+1</span>. '
              "Hover a character for the value and the model's top 3 guesses "
              "for the next character.</p>"]
     for u in units:
@@ -1169,7 +1232,7 @@ def activations_page(vocab, text, hs, probs, units, title):
             kind = ' class="nl"' if ch == "\n" else ""
             hover = html.escape(f"unit {u}: {v:+.3f}\nnext: {tip}")
             spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
-                         f'style="background:{unit_color(v)}">'
+                         f'style="{unit_style(v)}">'
                          f"{html.escape(ch)}</span>")
         parts.append(f'<div class="row" data-unit="{u}">{"".join(spans)}'
                      f"</div>")
@@ -1179,7 +1242,8 @@ def activations_page(vocab, text, hs, probs, units, title):
 
 # --- charts: lines as terminal text and as an SVG file -----------------------
 # A chart is a list of series (name, label, mark, color, points), each point
-# an (x, y) pair. Log-scale charts pass log10(y) and a label for the ticks.
+# an (x, y) pair. Log-scale charts pass log10(y), a label for the ticks and
+# log=True, which puts the ticks on whole decades.
 
 def loss_series(history):
     """The loss chart: train (every log line) and validation curves."""
@@ -1187,13 +1251,27 @@ def loss_series(history):
             ("val", "validation", "o", "#d62728", history["val"])]
 
 
-def chart_axes(series):
+def chart_axes(series, log=False):
     """(x_ticks, y_ticks) covering every point: round numbers, first and
-    last tick at the ends of the axis."""
+    last tick at the ends of the axis; with log, y is log10 of the value
+    and the top tick is the first decade at or above the data."""
     points = [point for *_, line in series for point in line]
     x_ticks = ticks(0, max(x for x, _ in points))
-    y_ticks = ticks(min(y for _, y in points), max(y for _, y in points))
+    low, high = min(y for _, y in points), max(y for _, y in points)
+    y_ticks = decades(low, high) if log else ticks(low, high)
     return x_ticks, y_ticks
+
+
+def decades(low, high, count=8):
+    """Whole-number ticks (log10 of the value), about `count` steps, from
+    the first decade at or above high down to <= low; an even number of
+    steps, so that the middle of the axis is a tick too."""
+    top, bottom = math.ceil(high), math.floor(low)
+    step = next(m for m in (1, 2, 5, 10, 20, 50, 100)
+                if (top - bottom) / m <= count)
+    steps = max(2, math.ceil((top - bottom) / step))
+    steps += steps % 2                               # even: a middle tick
+    return [top - k * step for k in reversed(range(steps + 1))]
 
 
 def ticks(low, high, count=6):
@@ -1208,9 +1286,9 @@ def ticks(low, high, count=6):
 
 
 def text_chart(series, y_name="bits/char", x_name="iteration",
-               y_label="{:.2f}".format, width=60, height=13):
+               y_label="{:.2f}".format, width=60, height=13, log=False):
     """The series as lines of text, each point drawn with its mark."""
-    x_ticks, y_ticks = chart_axes(series)
+    x_ticks, y_ticks = chart_axes(series, log)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
     grid = [[" "] * width for _ in range(height)]
     for _, _, mark, _, points in series:
@@ -1232,11 +1310,11 @@ def text_chart(series, y_name="bits/char", x_name="iteration",
 
 
 def svg_chart(series, title, x_name="iteration",
-              y_name="bits per character", y_label="{:g}".format):
+              y_name="bits per character", y_label="{:g}".format, log=False):
     """The series as a standalone SVG document: axes, ticks, legend; a dot
     on every point of a series marked "o"."""
     width, height, left, right, top, bottom = 720, 420, 70, 150, 60, 50
-    x_ticks, y_ticks = chart_axes(series)
+    x_ticks, y_ticks = chart_axes(series, log)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
 
     def sx(x):
@@ -1375,22 +1453,64 @@ def parse_args(argv):
                    help="units for --activations (default: the 8 that vary "
                    "most over TEXT)")
     p.add_argument("--resume", action="store_true",
-                   help="continue training --model where it stopped")
+                   help="continue training --model where it stopped, with "
+                   "its saved data, sequence length, learning rate, "
+                   "validation fraction, sample and log intervals and seed "
+                   "unless you give the flag (without --resume, training "
+                   "keeps an existing model file as NAME.old.json)")
     p.add_argument("--check", action="store_true",
                    help="check every cell's backward pass against central "
                    "differences and its loss against a recorded value; "
                    "with --cell, only that cell (needs no data or model)")
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        raise UserError(unknown_flag(unknown, vars(args)))
     args.argv = list(argv)              # for the command that resumes
+    args.given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    args.from_model = set()             # flags --resume took from the file
+    args.old_model = None               # where a new run kept the old file
     check_args(args)
     return args
 
 
+def unknown_flag(unknown, settings):
+    """The error for arguments no flag takes, with the real flag closest to
+    a mistyped one: "did you mean --hidden-size?". settings: the parsed
+    flags' names, e.g. "hidden_size"."""
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    names = [name.replace("_", "-") for name in settings] + ["help"]
+    for typed in unknown:                           # compared without "--"
+        close = difflib.get_close_matches(
+            typed.split("=", 1)[0].lstrip("-"), names, n=1)
+        if typed.startswith("-") and close:
+            return f"{message}; did you mean --{close[0]}?"
+    return f"{message}; see --help for every flag"
+
+
+def constant_of(flag):
+    """The constant that is flag's default: --hidden-size -> HIDDEN_SIZE."""
+    return {"--data": "DATA_PATH", "--model": "MODEL_PATH"}.get(
+        flag, flag[2:].replace("-", "_").upper())
+
+
+def named(flag, args):
+    """How an error names a setting: the flag if the user typed it, the
+    model file if --resume took it from there, else the constant at the
+    top of the file that gave the value."""
+    if flag in args.given or not flag.startswith("--"):
+        return flag
+    if flag in args.from_model:
+        return f"{flag} saved in {args.model}"
+    return f"{constant_of(flag)} at the top of the file (or {flag})"
+
+
 def check_args(args):
-    """Refuse values that cannot work, naming the flag."""
-    if args.cell not in CELLS:
-        raise UserError(f"--cell must be one of {', '.join(CELLS)}, "
-                        f"got {args.cell!r}")
+    """Refuse values that cannot work, naming the flag, or the constant
+    that gave the value."""
+    if args.cell.lower() not in CELLS:
+        raise UserError(f"{named('--cell', args)} must be one of "
+                        f"{', '.join(CELLS)}, got {args.cell!r}")
+    args.cell = args.cell.lower()       # LSTM, Lstm and lstm alike
     for flag, value in [("--hidden-size", args.hidden_size),
                         ("--sequence-length", args.sequence_length),
                         ("--max-iterations", args.max_iterations),
@@ -1398,53 +1518,88 @@ def check_args(args):
                         ("--log-every", args.log_every),
                         ("--flow-steps", args.flow_steps)]:
         if value < 1:
-            raise UserError(f"{flag} must be at least 1, got {value}")
+            raise UserError(f"{named(flag, args)} must be at least 1, "
+                            f"got {value}")
     if args.sample_length < 0:
-        raise UserError(f"--sample-length must be 0 or more, "
-                        f"got {args.sample_length}")
+        raise UserError(f"{named('--sample-length', args)} must be 0 or "
+                        f"more, got {args.sample_length}")
     for flag, values in [("--learning-rate", [args.learning_rate]),
                          ("--temperature", args.temperature)]:
         for value in values:
             if not (math.isfinite(value) and value > 0):
-                raise UserError(f"{flag} must be a finite number > 0, "
-                                f"got {value}")
+                raise UserError(f"{named(flag, args)} must be a finite "
+                                f"number > 0, got {value}")
     if not 0 <= args.validation_fraction < 1:
-        raise UserError(f"--validation-fraction must be in [0, 1), "
-                        f"got {args.validation_fraction}")
+        raise UserError(f"{named('--validation-fraction', args)} must be "
+                        f"in [0, 1), got {args.validation_fraction}")
     for flag, text in [("--generate", args.generate),
                        ("--predict", args.predict),
-                       ("--prime-text", args.prime_text),
                        ("--gradient-flow", args.gradient_flow),
                        ("--activations", args.activations),
-                       ("PRIME_TEXT", PRIME_TEXT)]:
+                       ("--prime-text", PRIME_TEXT if args.prime_text is None
+                        else args.prime_text)]:
         if text == "":
-            raise UserError(f"{flag} needs at least one character")
+            raise UserError(f"{named(flag, args)} needs at least one "
+                            f"character")
 
 
-def resume(args, argv, vocab):
-    """(model, progress) from --model, checked against the data and flags."""
-    model, model_vocab, checkpoint = load_model(args.model)
-    if model_vocab != vocab:
-        new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
-        gone = show_chars(sorted(set(model_vocab) - set(vocab))) or "none"
-        raise UserError(f"{args.data} and {args.model} have different "
-                        f"characters (only in the data: {new}; only in the "
-                        f"model: {gone}); resume with the data it was "
-                        f"trained on, or train anew without --resume")
+def load_model_for(args):
+    """load_model(args.model) for a command that reads a model: (model,
+    vocab, checkpoint). A --cell or --hidden-size typed on the command
+    line that the file contradicts is an error; otherwise the file's
+    cell and hidden size become args.cell and args.hidden_size."""
+    model, vocab, checkpoint = load_model(args.model)
     hidden, cell = len(model.V[0]), checkpoint["cell"]
     for flag, given, has in [("--cell", args.cell, cell),
                              ("--hidden-size", args.hidden_size, hidden)]:
-        if any(a.startswith(flag) for a in argv) and given != has:
+        if flag in args.given and given != has:
             raise UserError(f"{flag} {given} does not match {args.model}, "
                             f"which has {has}; leave the flag out to use "
                             f"the file's")
     args.cell, args.hidden_size = cell, hidden
+    return model, vocab, checkpoint
+
+
+# settings a resumed run takes from the model's config, unless a flag is
+# typed: (config key, the type JSON must hold), the key naming the flag
+RESUMED = [("data", str), ("sequence_length", int), ("learning_rate", float),
+           ("validation_fraction", float), ("sample_every", int),
+           ("log_every", int), ("seed", int)]
+
+
+def resume(args):
+    """(model, vocab, progress) from --model, for --resume. The run goes
+    on with the file's saved settings: a flag the user typed replaces
+    one, and a constant at the top of the file never does; either way a
+    notice says which value is used."""
+    model, vocab, checkpoint = load_model_for(args)
+    saved = checkpoint["config"]
+    for key, kind in RESUMED:
+        if key not in saved:                # saved by an older version
+            continue
+        flag = "--" + key.replace("_", "-")
+        has, now = saved[key], getattr(args, key)
+        if not (type(has) is kind or (kind is float and type(has) is int)):
+            want = {str: "a path", int: "a whole number", float: "a number"}
+            raise UserError(f"{args.model} is not a usable model file: "
+                            f"config {key} is {has!r}, not {want[kind]}")
+        if has == now:
+            continue
+        if flag in args.given:
+            print(f"notice: {flag} {now} replaces {has}, the value "
+                  f"{args.model} was trained with")
+        else:
+            print(f"notice: using {args.model}'s {flag} {has}, not "
+                  f"{constant_of(flag)} = {now!r} at the top of the file")
+            setattr(args, key, has)
+            args.from_model.add(flag)
+    check_args(args)                    # saved values, checked like flags
     if checkpoint["iteration"] >= args.max_iterations:
         raise UserError(f"{args.model} is already at iteration "
                         f"{checkpoint['iteration']}; raise --max-iterations "
                         f"to train further")
     keys = ("iteration", "position", "h", "smooth_loss", "history")
-    return model, {key: checkpoint[key] for key in keys}
+    return model, vocab, {key: checkpoint[key] for key in keys}
 
 
 def prime_for(args, text, vocab):
@@ -1463,16 +1618,28 @@ def prime_for(args, text, vocab):
     return encode(first_word, vocab)
 
 
-def run_training(args, argv, rng):
+def run_training(args, rng):
     """Train a new model, or continue one with --resume; then sample."""
-    text = read_text(args.data)
+    if args.resume:
+        model, model_vocab, progress = resume(args)
+        rng.seed(args.seed)
+    hint = "pass --data with the path of a text file"
+    if "--data" in args.from_model:
+        hint = f"{args.model} was trained on it; pass --data with its path"
+    text = read_text(args.data, hint)
     vocab = sorted(set(text))
+    if args.resume and model_vocab != vocab:
+        new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
+        gone = show_chars(sorted(set(model_vocab) - set(vocab))) or "none"
+        raise UserError(f"{args.data} and {args.model} have different "
+                        f"characters (only in the data: {new}; only in the "
+                        f"model: {gone}); resume with the data it was "
+                        f"trained on, or train anew without --resume")
     prime_ids = prime_for(args, text, vocab)        # fail before training
     check_writable(args.model)
     train_text, val_text = split_data(text, args.validation_fraction)
-    if args.resume:
-        model, progress = resume(args, argv, vocab)
-    else:
+    if not args.resume:
+        args.old_model = keep_old_model(args.model)  # never lose a model
         model = CELLS[args.cell](len(vocab), args.hidden_size, args.seed)
         progress = {"iteration": 0, "position": 0, "h": model.zero_state(),
                     "smooth_loss": math.log2(len(vocab)),
@@ -1484,6 +1651,7 @@ def run_training(args, argv, rng):
               "sequence_length": args.sequence_length,
               "learning_rate": args.learning_rate,
               "max_iterations": args.max_iterations,
+              "sample_every": args.sample_every, "log_every": args.log_every,
               "validation_fraction": args.validation_fraction,
               "seed": args.seed, "vocab_size": len(vocab)}
     folder = os.path.dirname(args.model)
@@ -1507,8 +1675,15 @@ def run_training(args, argv, rng):
     print(f"training: {args.max_iterations:,} iterations of "
           f"{args.sequence_length} characters, learning rate "
           f"{args.learning_rate}, sample and save every {args.sample_every}")
-    print(f"expected loss at start: log2({len(vocab)}) = "
-          f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
+    if args.resume:                     # where the run stands
+        val = progress["history"]["val"]
+        print(f"so far: iteration {progress['iteration']}, train "
+              f"{progress['smooth_loss']:.2f} bits/char, val "
+              f"{f'{val[-1][1]:.2f} bits/char' if val else '- (none yet)'}",
+              flush=True)
+    else:
+        print(f"expected loss at start: log2({len(vocab)}) = "
+              f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
 
     chart_path = os.path.join(folder, "loss.svg")
     title = (f"{args.data} ({len(text):,} chars): {args.cell}, hidden "
@@ -1541,7 +1716,7 @@ def run_training(args, argv, rng):
 def run_generate(args, rng):
     """--generate: print the prime and its continuation, nothing else.
     Several temperatures print one labelled sample each."""
-    model, vocab, _ = load_model(args.model)
+    model, vocab, _ = load_model_for(args)
     prime_ids = encode(args.generate, vocab, "--generate text", args.model)
     for temperature in args.temperature:
         text = generate(model, vocab, prime_ids, args.sample_length,
@@ -1553,7 +1728,7 @@ def run_generate(args, rng):
 
 def load_to_look_inside(args, view):
     """(model, vocab, checkpoint, a chart title naming the file and view)."""
-    model, vocab, checkpoint = load_model(args.model)
+    model, vocab, checkpoint = load_model_for(args)
     title = (f"{args.model}: {checkpoint['cell']}, hidden "
              f"{len(model.V[0])}: {view}")
     return model, vocab, checkpoint, title
@@ -1613,12 +1788,28 @@ def command_line():
     return sys.argv[1:]
 
 
+def interpreter():
+    """The Python command as the user typed it: python3, pypy3 or
+    .venv/bin/python. A path whose name, looked up on PATH, is this same
+    file is shortened to the name (pyenv's shims run a full path)."""
+    typed = (getattr(sys, "orig_argv", None)             # Python 3.10+
+             or [sys.executable])[0] or "python"
+    name = os.path.basename(typed)
+    found = shutil.which(name) if name != typed else None
+    try:
+        if found and os.path.samefile(found, typed):
+            return name
+    except OSError:                                      # a path gone since
+        pass
+    return typed
+
+
 def resume_command(argv):
     """What to run to continue training with the same flags."""
     again = [a for a in argv if a != "--resume"] + ["--resume"]
     if hosted():
         return f"main({again!r})"
-    return f"python {shlex.join([sys.argv[0]] + again)}"
+    return shlex.join([interpreter(), sys.argv[0]] + again)
 
 
 def main(argv=None):
@@ -1628,28 +1819,26 @@ def main(argv=None):
     try:
         args = parse_args(argv)
         rng = random.Random(args.seed)
-        if args.check:
-            given = any(a == "--cell" or a.startswith("--cell=")
-                        for a in argv)
-            ignored = [a for a in argv if a.startswith("--")
-                       and a.split("=")[0] not in ("--check", "--cell")]
-            return run_check([args.cell] if given else list(CELLS), ignored)
+        if args.check:                  # its own problem: no data, no model
+            cells = [args.cell] if "--cell" in args.given else list(CELLS)
+            return run_check(cells, sorted(args.given - {"--check",
+                                                         "--cell"}))
         if args.generate is not None:
             run_generate(args, rng)
         elif args.predict is not None:
-            model, vocab, _ = load_model(args.model)
+            model, vocab, _ = load_model_for(args)
             predict(model, vocab, args.predict, source=args.model)
         elif args.gradient_flow is not None:
             run_gradient_flow(args)
         elif args.activations is not None:
             run_activations(args)
         else:
-            run_training(args, argv, rng)
+            run_training(args, rng)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:      # the last line: how to continue
+        print(e.args[0] if e.args else "interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:             # piped into `head`, say: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -93,7 +93,8 @@ def test_bad_flag_values(folder, flag, value, words):
 
 
 def test_unknown_flag(folder):
-    assert_error(run(folder, "--hiden-size", "5"), "--hiden-size")
+    assert_error(run(folder, "--hiden-size", "5"), "--hiden-size",
+                 "did you mean --hidden-size?")
 
 
 def test_bad_constant_is_caught_like_a_flag(folder, monkeypatch, capsys):
@@ -101,8 +102,9 @@ def test_bad_constant_is_caught_like_a_flag(folder, monkeypatch, capsys):
     monkeypatch.chdir(folder)
     monkeypatch.setattr(rnn, "LEARNING_RATE", -1.0)
     assert rnn.main([]) == 2
-    assert capsys.readouterr().err == ("error: --learning-rate must be a "
-                                       "finite number > 0, got -1.0\n")
+    assert capsys.readouterr().err == (
+        "error: LEARNING_RATE at the top of the file (or --learning-rate) "
+        "must be a finite number > 0, got -1.0\n")
 
 
 # --- prime text ------------------------------------------------------------

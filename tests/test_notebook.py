@@ -61,6 +61,8 @@ def test_the_resume_command_fits_where_it_runs(fake_ipython, monkeypatch):
         "main(['--cell', 'gru', '--resume'])"
     monkeypatch.delitem(sys.modules, "IPython")
     monkeypatch.setattr(sys, "argv", ["rnn_from_scratch.py"])
+    monkeypatch.setattr(sys, "orig_argv", ["python", "rnn_from_scratch.py"],
+                        raising=False)             # as the user typed it
     assert rnn.resume_command(["--resume", "--max-iterations", "9"]) == \
         "python rnn_from_scratch.py --max-iterations 9 --resume"
 
