@@ -23,7 +23,7 @@ Run:  python rnn_from_scratch.py                       train, then sample
       python rnn_from_scratch.py --cell lstm           the same with an LSTM
       python rnn_from_scratch.py --generate "Once"     sample from model.json
       python rnn_from_scratch.py --gradient-flow TEXT  the vanishing gradient
-      python rnn_from_scratch.py --activations TEXT    single units, as HTML
+      python rnn_from_scratch.py --activations TEXT    units and gates, as HTML
       python rnn_from_scratch.py --check               check the backprop
       python rnn_from_scratch.py --help                every flag
 
@@ -31,7 +31,7 @@ Sections, in order. The model: list-math helpers, the recurrent neural
 network, gated cells, the GRU cell, the LSTM cell. The tools: data,
 vocabulary and model files; training; sampling and inference; checking
 the backward pass (--check); looking inside (gradient flow, single
-units); charts; main.
+units, units that mean something and the gates); charts; main.
 """
 
 # --- imports -----------------------------------------------------------------
@@ -1139,6 +1139,7 @@ PROPERTIES = [
     ("sentence", "characters since the last . ! or ?; 0 on it"),
 ]
 SLOW_RANGE = 0.5     # a slow unit ranges over at least this much of [-1, 1]
+SHORT_TEXT = 1000    # below this many characters, warn that r can be chance
 SATURATED = 0.1      # a gate below 0.1 or above 0.9 is saturated (as in
                      # Karpathy, Johnson & Fei-Fei 2015, figure 4)
 GATES_IN_CACHE = {   # (gate, its place in step_forward's cache, its name)
@@ -1225,8 +1226,9 @@ def best_units(properties, traces):
     return found
 
 
-def print_found(found):
-    """One row per property: its name, the best unit and r, or "-"."""
+def print_found(found, length):
+    """One row per property: its name, the best unit and r, or "-"; a
+    notice when the text (length characters) is too short to trust r."""
     print("property   unit      r   what the property is")
     for name, what in PROPERTIES:
         if found[name] is None:
@@ -1234,6 +1236,10 @@ def print_found(found):
         else:
             trace, u, r = found[name]
             print(f"{name:<9} {trace} {u:<3} {r:+.2f}   {what}")
+    if length < SHORT_TEXT:
+        print(f"notice: the text has only {length} characters; the best of "
+              f"many units can reach a high r by chance on so few; give a "
+              f"few thousand")
 
 
 def slowness(values):
@@ -1571,11 +1577,13 @@ def parse_args(argv):
                    help="steps back for --gradient-flow (default: "
                    "%(default)s)")
     p.add_argument("--activations", metavar="TEXT",
-                   help="load --model and write activations.html beside it: "
-                   "TEXT coloured by single hidden units")
+                   help="load --model, print the unit that best follows each "
+                   "property of TEXT (quotes, brackets, column, ...) and how "
+                   "the gates saturate; write activations.html (TEXT "
+                   "coloured by those units) and gates.svg beside it")
     p.add_argument("--units", metavar="N[,N...]",
-                   help="units for --activations (default: the 8 that vary "
-                   "most over TEXT)")
+                   help="units for --activations, after the properties "
+                   "(default: the 8 that change most slowly over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped")
     p.add_argument("--check", action="store_true",
@@ -1792,7 +1800,7 @@ def run_activations(args):
     write_atomically(path, activations_page(vocab, text, probs, sections,
                                             title))
     print(f"wrote {path}")
-    print_found(found)
+    print_found(found, len(text))
     print("units given with --units:" if args.units is not None else
           "units that change slowly (r from one character to the next):")
     for u in units:

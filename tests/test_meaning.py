@@ -215,6 +215,7 @@ def test_finder_rows_are_printed(pages):
          "left-saturated, 0 mostly in between, 0 none of these"],
         ["  o (output gate)", "2 mostly right-saturated, 0 mostly "
          "left-saturated, 0 mostly in between, 0 none of these"]]
+    assert f"notice: the text has only {len(TEXT)} characters" in stdout
     _, stdout = pages["rnn"]
     assert "no gates in the rnn; instead, |h| > 0.9 at" in stdout
     bracket = next(l for l in stdout.splitlines() if l.startswith("bracket"))
@@ -349,3 +350,10 @@ def test_chromium_draws_the_dots_and_the_page(pages, tmp_path):
                    for x, y, z in svg), color
     assert (255, 0, 0) in page                   # a property strip at 1
     assert (255, 255, 255) in page               # ... and at 0
+
+
+def test_no_notice_on_a_long_enough_text(capsys):
+    found = dict.fromkeys(dict(rnn.PROPERTIES))
+    rnn.print_found(found, rnn.SHORT_TEXT)
+    out = capsys.readouterr().out
+    assert "notice" not in out and out.count("(constant here)") == 8
