@@ -1094,7 +1094,8 @@ def activations_page(vocab, text, probs, sections, title):
              '<span style="background:rgb(0,0,255);color:white">-1</span> '
              "... 0 ... "
              '<span style="background:rgb(255,0,0);color:white">+1</span> '
-             "(a property divided by its largest size in the text). "
+             "(a property, or a cell state s beyond ±1, divided by its "
+             "largest size in the text). "
              "Hover a character for the value and the model's top 3 guesses "
              "for the next character.</p>"]
     for section, introduction, rows in sections:
@@ -1328,9 +1329,10 @@ def page_sections(properties, found, traces, units, chosen):
         values = properties[name]
         rows.append((f"{name}: {what}", values, max(map(abs, values)), name,
                      f'data-property="{name}"'))
-        rows.append((f"best unit: {trace} {u}, r = {r:+.2f}",
-                     [v[u] for v in traces[trace]], 1.0, f"{trace} {u}",
-                     f'data-unit="{u}" data-trace="{trace}"'))
+        unit = [v[u] for v in traces[trace]]
+        rows.append((f"best unit: {trace} {u}, r = {r:+.2f}", unit,
+                     max(1.0, max(map(abs, unit))),  # s can pass ±1
+                     f"{trace} {u}", f'data-unit="{u}" data-trace="{trace}"'))
     intro = ("Each property of the text, then the unit whose value follows "
              "it best (largest |Pearson r| over this text; a negative r "
              "means the unit goes down as the property goes up).")

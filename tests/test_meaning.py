@@ -247,24 +247,28 @@ def test_page_shows_each_property_above_its_best_unit(pages):
         assert [s[0] for s in unit_spans] == [v[u] for v in values]
         assert "".join(s[1] for s in unit_spans) == TEXT
     assert len(parser.rows) == 2                  # then the slow units
+    column = next(spans for a, spans in parser.all
+                  if a.get("data-trace") == "s")
+    assert max(v for v, _, _ in column) > 1.5     # s counts past 1
     for a, spans in parser.all:                   # readable on dark shades
         for (v, _, _), style in zip(spans, styles(page, a)):
             assert ("color:white" in style) == (
-                abs(v) / row_scale(a, p) > 0.5)
+                abs(v) / row_scale(a, spans) > 0.5)
 
 
 def styles(page, attrs):
     """The style of each span in the row div with these attributes."""
-    key = next(f'{k}="{v}"' for k, v in attrs.items() if k != "class")
+    key = " ".join(f'{k}="{v}"' for k, v in attrs.items()) + ">"
     row = page[page.index(key):]
     row = row[:row.index("</div>")]
     return [chunk.split('"')[0] for chunk in row.split('style="')[1:]]
 
 
-def row_scale(attrs, properties):
-    """What the page divides a row's values by before choosing a colour."""
-    if "data-property" in attrs:
-        return max(map(abs, properties[attrs["data-property"]]))
+def row_scale(attrs, spans):
+    """What the page divides a row's values by before choosing a colour:
+    a property's or an s's largest size; 1 for h, which tanh keeps in it."""
+    if "data-property" in attrs or attrs.get("data-trace") == "s":
+        return max(abs(v) for v, _, _ in spans)
     return 1.0
 
 
