@@ -1245,7 +1245,7 @@ def print_found(found, length):
 
 def slowness(values):
     """(ranges over SLOW_RANGE or more, r between consecutive values): a
-    key that sorts the units that change slowly last."""
+    sort key, larger for a unit whose value changes slowly."""
     step_r = pearson(values[:-1], values[1:]) if len(values) > 2 else None
     return (max(values) - min(values) >= SLOW_RANGE,
             -1.0 if step_r is None else step_r)
@@ -1288,9 +1288,13 @@ def gates_svg(panels, title):
     for k, (name, x_name, y_name, fractions) in enumerate(panels):
         x0, y1 = left + k * (size + gap), top + size     # bottom-left corner
         parts.append(f'<g class="gate" data-gate="{html.escape(name)}">')
-        parts.append(f'<text x="{x0 + size / 2}" y="{top - 30}" '
+        parts.append(f'<text x="{x0 + size / 2}" y="{top - 36}" '
                      f'text-anchor="middle" font-size="14">'
                      f'{html.escape(name)}, {len(fractions)} units</text>')
+        mostly = saturation_summary(fractions).replace("-saturated", "")
+        parts.append(f'<text x="{x0 + size / 2}" y="{top - 16}" '
+                     f'text-anchor="middle" font-size="11">'
+                     f'{html.escape(mostly.replace("mostly ", ""))}</text>')
         parts.append(f'<rect x="{x0}" y="{top}" width="{size}" '
                      f'height="{size}" fill="none" stroke="black"/>')
         parts.append(f'<line x1="{x0}" y1="{top}" x2="{x0 + size}" '
