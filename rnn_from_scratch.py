@@ -1277,7 +1277,8 @@ def gates_svg(panels, title):
     to 1, as in Karpathy, Johnson & Fei-Fei (2015), figure 4. No dot can
     lie above the dashed diagonal, where left + right = 1."""
     size, left, gap, top = 220, 70, 80, 95
-    width, height = left + len(panels) * (size + gap), top + size + 60
+    width = max(left + len(panels) * (size + gap), 40 + 8 * len(title))
+    height = top + size + 60
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" '
@@ -1816,7 +1817,8 @@ def run_activations(args):
               f"next-character r "
               f"{'-' if step_r is None else format(step_r, '+.2f')}")
     gate_saturation(model, hs, gates, os.path.join(folder, "gates.svg"),
-                    title.replace("single units", "how the gates saturate"))
+                    title.replace("single units", "how the gates saturate"
+                                  if gates else "how h saturates (no gates)"))
 
 
 def in_ipython():

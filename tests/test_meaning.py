@@ -289,6 +289,9 @@ def test_gates_svg_has_a_dot_per_unit_per_gate(pages):
                     x0 + lo * size, abs=0.05)            # printed to .1
                 assert float(dot.get("cy")) == pytest.approx(
                     y0 + size - hi * size, abs=0.05)
+        title = next(root.iter(SVG + "text")).text
+        assert title.endswith("no gates)" if name == "rnn" else "saturate")
+        assert float(root.get("width")) >= 8 * len(title)   # not clipped
     folder, _ = pages["lstm"]
     root = ET.parse(folder / "gates.svg").getroot()
     f = next(g for g in root.iter(SVG + "g") if g.get("data-gate")[0] == "f")
