@@ -23,7 +23,7 @@ Run:  python rnn_from_scratch.py                       train, then sample
       python rnn_from_scratch.py --cell lstm           the same with an LSTM
       python rnn_from_scratch.py --generate "Once"     sample from model.json
       python rnn_from_scratch.py --gradient-flow TEXT  the vanishing gradient
-      python rnn_from_scratch.py --activations TEXT    single units, as HTML
+      python rnn_from_scratch.py --activations TEXT    units and gates, as HTML
       python rnn_from_scratch.py --check               check the backprop
       python rnn_from_scratch.py --help                every flag
 
@@ -31,7 +31,7 @@ Sections, in order. The model: list-math helpers, the recurrent neural
 network, gated cells, the GRU cell, the LSTM cell. The tools: data,
 vocabulary and model files; training; sampling and inference; checking
 the backward pass (--check); looking inside (gradient flow, single
-units); charts; main.
+units, units that mean something and the gates); charts; main.
 """
 
 # --- imports -----------------------------------------------------------------
@@ -1181,7 +1181,7 @@ def hidden_trace(model, ids):
 
 def units_to_show(hs, given, count=8):
     """The units of --units (e.g. "3,17"), checked; else the `count` units
-    whose value varies most (variance) over the text."""
+    that change most slowly over the text (see slowness, below)."""
     hidden = len(hs[0])
     if given is not None:
         try:
@@ -1193,17 +1193,16 @@ def units_to_show(hs, given, count=8):
             raise UserError(f"--units must be distinct unit numbers from 0 "
                             f"to {hidden - 1}, comma-separated, got {given!r}")
         return units
-
-    def variance(u):
-        mean = sum(h[u] for h in hs) / len(hs)
-        return sum((h[u] - mean) ** 2 for h in hs) / len(hs)
-    return sorted(range(hidden), key=variance, reverse=True)[:count]
+    return sorted(range(hidden), key=lambda u: slowness([h[u] for h in hs]),
+                  reverse=True)[:count]
 
 
-def activations_page(vocab, text, hs, probs, units, title):
-    """A self-contained HTML page: a row per unit, the text coloured
-    character by character by that unit's h after reading it; hovering
-    shows the value and the top 3 guesses for the next character."""
+def activations_page(vocab, text, probs, sections, title):
+    """A self-contained HTML page of sections (heading, introduction,
+    rows), each row (heading, values, scale, name, attribute): the text
+    coloured character by character by the row's value after reading it,
+    divided by scale; hovering shows the value and the model's top 3
+    guesses for the next character. attribute goes into the row's div."""
     tips = []
     for p in probs:
         top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
@@ -1216,28 +1215,304 @@ def activations_page(vocab, text, hs, probs, units, title):
              ".row span:hover{outline:2px solid #fb0}"
              '.nl::before{content:"\\21B5";opacity:.6}</style>',
              f"</head><body><h1>{html.escape(title)}</h1>",
-             "<p>Each row is one hidden unit: every character's background "
-             "is the unit's value after reading it, "
+             "<p>Each row is the text, every character's background the "
+             "value, after reading it, of a property of the text or of one "
+             "hidden unit: "
              f'<span style="{unit_style(-1)}">-1</span> ... '
              f'<span style="{unit_style(0)}">0</span> ... '
-             f'<span style="{unit_style(1)}">+1</span>. '
+             f'<span style="{unit_style(1)}">+1</span> '
+             "(a property, or a cell state s beyond ±1, divided by its "
+             "largest size in the text). "
              "Hover a character for the value and the model's top 3 guesses "
              "for the next character.</p>"]
-    for u in units:
-        values = [h[u] for h in hs]
-        parts.append(f"<h2>unit {u}: {min(values):+.2f} to "
-                     f"{max(values):+.2f}</h2>")
-        spans = []
-        for ch, v, tip in zip(text, values, tips):
-            kind = ' class="nl"' if ch == "\n" else ""
-            hover = html.escape(f"unit {u}: {v:+.3f}\nnext: {tip}")
-            spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
-                         f'style="{unit_style(v)}">'
-                         f"{html.escape(ch)}</span>")
-        parts.append(f'<div class="row" data-unit="{u}">{"".join(spans)}'
-                     f"</div>")
+    for section, introduction, rows in sections:
+        parts.append(f"<h2>{html.escape(section)}</h2>")
+        parts.append(f"<p>{html.escape(introduction)}</p>")
+        for heading, values, scale, name, attribute in rows:
+            parts.append(f"<h3>{html.escape(heading)}</h3>")
+            spans = []
+            for ch, v, tip in zip(text, values, tips):
+                kind = ' class="nl"' if ch == "\n" else ""
+                shown = f"{v:+.3f}" if isinstance(v, float) else v
+                hover = html.escape(f"{name}: {shown}\nnext: {tip}")
+                spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
+                             f'style="{unit_style(v / scale)}">'
+                             f"{html.escape(ch)}</span>")
+            parts.append(f'<div class="row" {attribute}>'
+                         f'{"".join(spans)}</div>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+# --- looking inside: units that mean something, and the gates ----------------
+# Most units mean nothing a person can name. To find the few that do,
+# --activations computes properties of TEXT, each a number at every
+# position t that describes TEXT up to and including character t, and
+# for each finds the unit that follows it best: the largest |Pearson r|
+# between the property and the unit's value after reading character t.
+# The start of TEXT counts as a newline, a space and a sentence's end.
+
+PROPERTIES = [
+    ("quote", '1 after an odd number of " (inside a "string"), else 0'),
+    ("squote", "1 after an odd number of ' (apostrophes count too)"),
+    ("bracket", "1 after more of ([{ than of )]}, else 0"),
+    ("depth", "how many more of ([{ than of )]} have been read"),
+    ("column", "characters since the last newline; 0 on it"),
+    ("indent", "spaces that begin the current line; 0 on a newline"),
+    ("word", "characters since the last space or newline; 0 on it"),
+    ("sentence", "characters since the last . ! or ?; 0 on it"),
+]
+SLOW_RANGE = 0.5     # a slow unit ranges over at least this much of [-1, 1]
+SHORT_TEXT = 1000    # below this many characters, warn that r can be chance
+SATURATED = 0.1      # a gate below 0.1 or above 0.9 is saturated (as in
+                     # Karpathy, Johnson & Fei-Fei 2015, figure 4)
+GATES_IN_CACHE = {   # (gate, its place in step_forward's cache, its name)
+    "gru": [("r", 1, "reset"), ("z", 2, "update")],  # (h, r, z, n, Wh_n)
+    "lstm": [("i", 1, "input"), ("f", 2, "forget"),  # (s, i, f, g, o,
+             ("o", 4, "output")],                    #  tanh_s)
+}
+
+
+def text_properties(text):
+    """{name: [its value at t for t = 0..len(text)-1]} for PROPERTIES."""
+    values = {name: [] for name, _ in PROPERTIES}
+    quotes = squotes = depth = column = indent = word = sentence = 0
+    for ch in text:
+        quotes += ch == '"'
+        squotes += ch == "'"
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch == "\n":
+            indent = 0
+        elif ch == " " and column == indent:     # only spaces so far
+            indent += 1
+        column = 0 if ch == "\n" else column + 1
+        word = 0 if ch in " \n" else word + 1
+        sentence = 0 if ch in ".!?" else sentence + 1
+        for name, value in [("quote", quotes % 2), ("squote", squotes % 2),
+                            ("bracket", int(depth > 0)), ("depth", depth),
+                            ("column", column), ("indent", indent),
+                            ("word", word), ("sentence", sentence)]:
+            values[name].append(value)
+    return values
+
+
+def centered(values):
+    """(values minus their mean, the length of that), or None when every
+    value is the same."""
+    if max(values) == min(values):
+        return None
+    mean = sum(values) / len(values)
+    d = [v - mean for v in values]
+    return d, math.sqrt(dot(d, d))
+
+
+def pearson(xs, ys):
+    """Pearson's r = Σ dx·dy / (‖dx‖·‖dy‖), d the deviations from the mean,
+    of two lists of the same length; None if either is constant."""
+    cx, cy = centered(xs), centered(ys)
+    if cx is None or cy is None:
+        return None
+    return dot(cx[0], cy[0]) / (cx[1] * cy[1])
+
+
+def gate_trace(model, ids):
+    """Run ids from the zero state through a gated cell and read the gates
+    off step_forward's caches: (cell states s after each character, or
+    None but for the LSTM; {gate: [values (hidden) after each char]}).
+    The vanilla RNN has no gates: (None, {})."""
+    if not isinstance(model, GatedRNN):
+        return None, {}
+    slots = GATES_IN_CACHE[cell_name(model)]
+    state, ss, gates = model.zero_state(), [], {g: [] for g, _, _ in slots}
+    for x in ids:
+        state, cache = model.step_forward(x, state)
+        for gate, slot, _ in slots:
+            gates[gate].append(cache[slot])
+        if isinstance(state, tuple):                 # the LSTM's (h, s)
+            ss.append(state[1])
+    return (ss or None), gates
+
+
+def best_units(properties, traces):
+    """{property: (trace, unit, r)}: of all units of every trace ("h": hs,
+    and for an LSTM "s": its cell states), the one whose value has the
+    largest |r| with the property; None for a property constant over
+    the text."""
+    columns = [(name, u, centered([v[u] for v in trace]))
+               for name, trace in traces.items()
+               for u in range(len(trace[0]))]
+    found = {}
+    for prop, values in properties.items():
+        p = centered(values)
+        rs = [(name, u, dot(p[0], c[0]) / (p[1] * c[1]))
+              for name, u, c in columns if p and c]
+        found[prop] = max(rs, key=lambda f: abs(f[2])) if rs else None
+    return found
+
+
+def print_found(found, length):
+    """One row per property: its name, the best unit and r, or "-"; a
+    notice when the text (length characters) is too short to trust r."""
+    print("property   unit      r   what the property is")
+    for name, what in PROPERTIES:
+        if found[name] is None:
+            print(f"{name:<9}     -      -   {what} (constant here)")
+        else:
+            trace, u, r = found[name]
+            print(f"{name:<9} {trace} {u:<3} {r:+.2f}   {what}")
+    if length < SHORT_TEXT:
+        print(f"notice: the text has only {length} characters; the best of "
+              f"many units can reach a high r by chance on so few; give a "
+              f"few thousand")
+
+
+def slowness(values):
+    """(ranges over SLOW_RANGE or more, r between consecutive values): a
+    sort key, larger for a unit whose value changes slowly."""
+    step_r = pearson(values[:-1], values[1:]) if len(values) > 2 else None
+    return (max(values) - min(values) >= SLOW_RANGE,
+            -1.0 if step_r is None else step_r)
+
+
+def saturation(trace, low, high):
+    """[(fraction of positions below low, fraction above high)] per unit
+    of trace (a list of vectors, one per position)."""
+    n = len(trace)
+    return [(sum(v[u] < low for v in trace) / n,
+             sum(v[u] > high for v in trace) / n)
+            for u in range(len(trace[0]))]
+
+
+def saturation_summary(fractions):
+    """How many units are mostly (at over half the positions) right-
+    saturated, left-saturated and in between, and how many are none."""
+    right = sum(r > 0.5 for _, r in fractions)
+    left = sum(lo > 0.5 for lo, _ in fractions)
+    between = sum(1 - lo - r > 0.5 for lo, r in fractions)
+    return (f"{right} mostly right-saturated, {left} mostly left-saturated, "
+            f"{between} mostly in between, "
+            f"{len(fractions) - right - left - between} none of these")
+
+
+def gates_svg(panels, title):
+    """A standalone SVG: one scatter per panel (name, x label, y label,
+    fractions), each fraction pair a dot at (left, right) on axes from 0
+    to 1, as in Karpathy, Johnson & Fei-Fei (2015), figure 4. No dot can
+    lie above the dashed diagonal, where left + right = 1."""
+    size, left, gap, top = 220, 70, 80, 95
+    width = max(left + len(panels) * (size + gap), 40 + 8 * len(title))
+    height = top + size + 60
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" '
+             f'font-family="sans-serif" font-size="13">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="26" text-anchor="middle" '
+             f'font-size="15">{html.escape(title)}</text>']
+    for k, (name, x_name, y_name, fractions) in enumerate(panels):
+        x0, y1 = left + k * (size + gap), top + size     # bottom-left corner
+        parts.append(f'<g class="gate" data-gate="{html.escape(name)}">')
+        parts.append(f'<text x="{x0 + size / 2}" y="{top - 36}" '
+                     f'text-anchor="middle" font-size="14">'
+                     f'{html.escape(name)}, {len(fractions)} units</text>')
+        mostly = saturation_summary(fractions).replace("-saturated", "")
+        parts.append(f'<text x="{x0 + size / 2}" y="{top - 16}" '
+                     f'text-anchor="middle" font-size="11">'
+                     f'{html.escape(mostly.replace("mostly ", ""))}</text>')
+        parts.append(f'<rect x="{x0}" y="{top}" width="{size}" '
+                     f'height="{size}" fill="none" stroke="black"/>')
+        parts.append(f'<line x1="{x0}" y1="{top}" x2="{x0 + size}" '
+                     f'y2="{y1}" stroke="#bbb" stroke-dasharray="4 4"/>')
+        for tick in (0, 0.5, 1):
+            parts.append(f'<text x="{x0 + tick * size}" y="{y1 + 17}" '
+                         f'text-anchor="middle">{tick:g}</text>')
+            parts.append(f'<text x="{x0 - 6}" y="{y1 - tick * size + 4}" '
+                         f'text-anchor="end">{tick:g}</text>')
+        parts.append(f'<text x="{x0 + size / 2}" y="{y1 + 36}" '
+                     f'text-anchor="middle">{html.escape(x_name)}</text>')
+        parts.append(f'<text transform="translate({x0 - 32} {top + size / 2})'
+                     f' rotate(-90)" text-anchor="middle">'
+                     f'{html.escape(y_name)}</text>')
+        for u, (lo, hi) in enumerate(fractions):
+            parts.append(f'<circle cx="{x0 + lo * size:.1f}" '
+                         f'cy="{y1 - hi * size:.1f}" r="4" '
+                         f'fill="{colors[k % len(colors)]}" '
+                         f'fill-opacity="0.6" data-left="{lo!r}" '
+                         f'data-right="{hi!r}"><title>unit {u}: '
+                         f'left {lo:.2f}, right {hi:.2f}</title></circle>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def page_sections(properties, found, traces, units, chosen):
+    """The sections of activations.html: each property above its best
+    unit, then the units (those of --units if chosen, else the slow ones)."""
+    rows, constant = [], []
+    for name, what in PROPERTIES:
+        if found[name] is None:
+            constant.append(name)
+            continue
+        trace, u, r = found[name]
+        values = properties[name]
+        rows.append((f"{name}: {what}", values, max(map(abs, values)), name,
+                     f'data-property="{name}"'))
+        unit = [v[u] for v in traces[trace]]
+        rows.append((f"best unit: {trace} {u}, r = {r:+.2f}", unit,
+                     max(1.0, max(map(abs, unit))),  # s can pass ±1
+                     f"{trace} {u}", f'data-unit="{u}" data-trace="{trace}"'))
+    intro = ("Each property of the text, then the unit whose value follows "
+             "it best (largest |Pearson r| over this text; a negative r "
+             "means the unit goes down as the property goes up).")
+    if constant:
+        intro += f" Constant over this text: {', '.join(constant)}."
+    if "s" in traces:
+        intro += " h is the LSTM's hidden state, s its cell state."
+    sections = [("What the text is doing, and the unit that follows it",
+                 intro, rows)]
+    rows = []
+    for u in units:
+        values = [h[u] for h in traces["h"]]
+        rows.append((f"unit {u}: {min(values):+.2f} to {max(values):+.2f}",
+                     values, 1.0, f"unit {u}", f'data-unit="{u}"'))
+    if chosen:
+        sections.append(("The units of --units", "In the order given.",
+                         rows))
+    else:
+        sections.append(("Units that change slowly", (
+            f"The units whose values after consecutive characters correlate "
+            f"most, among those that range over {SLOW_RANGE:g} or more: "
+            f"they carry something from character to character."), rows))
+    return sections
+
+
+def gate_saturation(model, hs, gates, svg_path, title):
+    """Print how each gate's units saturate and write the scatters as
+    svg_path. The vanilla RNN has no gates: its tanh h instead, below -0.9
+    and above +0.9."""
+    if not gates:
+        edge = 1 - SATURATED                         # |h| > 0.9: saturated
+        fractions = saturation(hs, -edge, edge)
+        share = sum(lo + hi for lo, hi in fractions) / len(fractions)
+        print(f"no gates in the rnn; instead, |h| > {edge:g} at {share:.0%} "
+              f"of positions, averaged over units; below -{edge:g} counts "
+              f"as left, above +{edge:g} as right: "
+              f"{saturation_summary(fractions)}")
+        panels = [("h, the tanh state", f"fraction below -{edge:g}",
+                   f"fraction above +{edge:g}", fractions)]
+    else:
+        print(f"gates over {len(hs):,} positions (saturated: below "
+              f"{SATURATED:g} or above {1 - SATURATED:g}):")
+        panels = []
+        for gate, _, what in GATES_IN_CACHE[cell_name(model)]:
+            fractions = saturation(gates[gate], SATURATED, 1 - SATURATED)
+            print(f"  {gate} ({what} gate): "
+                  f"{saturation_summary(fractions)}")
+            panels.append((f"{gate}, the {what} gate",
+                           f"fraction below {SATURATED:g}",
+                           f"fraction above {1 - SATURATED:g}", fractions))
+    write_atomically(svg_path, gates_svg(panels, title))
+    print(f"chart: {svg_path}")
 
 
 # --- charts: lines as terminal text and as an SVG file -----------------------
@@ -1447,11 +1722,13 @@ def parse_args(argv):
                    help="steps back for --gradient-flow (default: "
                    "%(default)s)")
     p.add_argument("--activations", metavar="TEXT",
-                   help="load --model and write activations.html beside it: "
-                   "TEXT coloured by single hidden units")
+                   help="load --model, print the unit that best follows each "
+                   "property of TEXT (quotes, brackets, column, ...) and how "
+                   "the gates saturate; write activations.html (TEXT "
+                   "coloured by those units) and gates.svg beside it")
     p.add_argument("--units", metavar="N[,N...]",
-                   help="units for --activations (default: the 8 that vary "
-                   "most over TEXT)")
+                   help="units for --activations, after the properties "
+                   "(default: the 8 that change most slowly over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped, with "
                    "its saved data, sequence length, learning rate, "
@@ -1747,19 +2024,37 @@ def run_gradient_flow(args):
 
 
 def run_activations(args):
-    """--activations: write activations.html, print each unit's range."""
+    """--activations: print the best unit for each property, write
+    activations.html; print and draw how the gates saturate (gates.svg)."""
     model, vocab, _, title = load_to_look_inside(args, "single units")
     text = args.activations
-    hs, probs = hidden_trace(model, encode(text, vocab, "--activations text",
-                                           args.model))
+    ids = encode(text, vocab, "--activations text", args.model)
+    hs, probs = hidden_trace(model, ids)
     units = units_to_show(hs, args.units)
-    path = os.path.join(os.path.dirname(args.model), "activations.html")
-    write_atomically(path, activations_page(vocab, text, hs, probs, units,
+    cell_states, gates = gate_trace(model, ids)
+    traces = {"h": hs} if cell_states is None else {"h": hs,
+                                                    "s": cell_states}
+    properties = text_properties(text)
+    found = best_units(properties, traces)
+    folder = os.path.dirname(args.model)
+    path = os.path.join(folder, "activations.html")
+    sections = page_sections(properties, found, traces, units,
+                             args.units is not None)
+    write_atomically(path, activations_page(vocab, text, probs, sections,
                                             title))
     print(f"wrote {path}")
+    print_found(found, len(text))
+    print("units given with --units:" if args.units is not None else
+          "units that change slowly (r from one character to the next):")
     for u in units:
         values = [h[u] for h in hs]
-        print(f"unit {u}: from {min(values):+.3f} to {max(values):+.3f}")
+        step_r = pearson(values[:-1], values[1:]) if len(hs) > 2 else None
+        print(f"unit {u}: from {min(values):+.3f} to {max(values):+.3f}, "
+              f"next-character r "
+              f"{'-' if step_r is None else format(step_r, '+.2f')}")
+    gate_saturation(model, hs, gates, os.path.join(folder, "gates.svg"),
+                    title.replace("single units", "how the gates saturate"
+                                  if gates else "how h saturates (no gates)"))
 
 
 def in_ipython():

@@ -118,20 +118,20 @@ def test_gradient_flow_text_too_short_or_unknown(trained):
 
 
 class Rows(HTMLParser):
-    """Collects, per row div, the text and data-v of each character span."""
+    """Collects every row div: its attributes, and the data-v, text and
+    title of each character span in it."""
 
     def __init__(self):
         super().__init__()
-        self.rows, self.span = {}, None
+        self.all, self.span = [], None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "div" and "data-unit" in attrs:
-            self.unit = int(attrs["data-unit"])
-            self.rows[self.unit] = []
+        if tag == "div" and attrs.get("class") == "row":
+            self.all.append((attrs, []))
         elif tag == "span" and "data-v" in attrs:
             self.span = [float(attrs["data-v"]), "", attrs["title"]]
-            self.rows[self.unit].append(self.span)
+            self.all[-1][1].append(self.span)
 
     def handle_endtag(self, tag):
         self.span = None if tag == "span" else self.span
@@ -139,6 +139,12 @@ class Rows(HTMLParser):
     def handle_data(self, data):
         if self.span is not None:
             self.span[1] += data
+
+    @property
+    def rows(self):
+        """{unit: spans} of the last section (the units shown)."""
+        return {int(a["data-unit"]): spans for a, spans in self.all
+                if "data-unit" in a and "data-trace" not in a}
 
 
 def test_activations_page_holds_the_text_and_the_hidden_states(trained):
@@ -163,19 +169,32 @@ def test_activations_page_holds_the_text_and_the_hidden_states(trained):
         assert spans[0][2].count("'") >= 6               # top 3 guesses
     lines = result.stdout.splitlines()
     assert lines[0].endswith("activations.html")
-    assert [l.split(":")[0] for l in lines[1:]] == ["unit 3", "unit 0",
-                                                    "unit 7"]
+    assert [l.split(":")[0] for l in lines if l.startswith("unit ")] == [
+        "unit 3", "unit 0", "unit 7"]
 
 
-def test_activations_default_units_vary_most(trained):
+def test_activations_default_units_change_slowly(trained):
     result = run(trained, "--activations", TEXT)
     assert result.returncode == 0, result.stderr
-    shown = [int(l.split()[1].rstrip(":")) for l in result.stdout.splitlines()[1:]]
+    shown = [int(l.split()[1].rstrip(":")) for l in result.stdout.splitlines()
+             if l.startswith("unit ")]
     assert len(shown) == 8 and len(set(shown)) == 8     # hidden 8: all of them
     model, vocab, _ = rnn.load_model(str(trained / "model.json"))
     hs, _ = rnn.hidden_trace(model, rnn.encode(TEXT, vocab))
-    spread = [max(h[u] for h in hs) - min(h[u] for h in hs) for u in shown]
-    assert spread[0] > 0
+    keys = [rnn.slowness([h[u] for h in hs]) for u in shown]
+    assert keys == sorted(keys, reverse=True)           # slowest first
+    printed = re.findall(r"next-character r ([-+]\d\.\d\d)", result.stdout)
+    for u, (wide, step_r), shown_r in zip(shown, keys, printed):
+        values = [h[u] for h in hs]
+        assert wide == (max(values) - min(values) >= rnn.SLOW_RANGE)
+        n = len(values) - 1                              # consecutive pairs
+        x, y = values[:-1], values[1:]
+        mx, my = sum(x) / n, sum(y) / n
+        cov = sum((a - mx) * (b - my) for a, b in zip(x, y))
+        r = cov / math.sqrt(sum((a - mx) ** 2 for a in x)
+                            * sum((b - my) ** 2 for b in y))
+        assert step_r == pytest.approx(r, abs=1e-9)     # rounding only
+        assert float(shown_r) == pytest.approx(r, abs=0.005)  # 2 places
 
 
 @pytest.mark.parametrize("units", ["8", "-1", "a,b", "1,1", ""])
