@@ -31,7 +31,7 @@ Sections, in order. The model: list-math helpers, the recurrent neural
 network, gated cells, the GRU cell, the LSTM cell. The tools: data,
 vocabulary and model files; training; sampling and inference; checking
 the backward pass (--check); looking inside (gradient flow, single
-units, units that mean something and the gates); charts; main.
+units, units that mean something, how the gates saturate); charts; main.
 """
 
 # --- imports -----------------------------------------------------------------
@@ -1065,7 +1065,7 @@ def run_check(names, ignored=()):
     return 0
 
 
-# --- looking inside: how far back the gradient reaches ----------------------
+# --- looking inside: how far back the gradient reaches -----------------------
 
 def step_back(model, d_state, cache, WT):
     """dL/d(state_{j-1}) from dL/d(state_j), through cell step j alone.
@@ -1244,7 +1244,7 @@ def activations_page(vocab, text, probs, sections, title):
     return "\n".join(parts) + "\n"
 
 
-# --- looking inside: units that mean something, and the gates ----------------
+# --- looking inside: units that mean something -------------------------------
 # Most units mean nothing a person can name. To find the few that do,
 # --activations computes properties of TEXT, each a number at every
 # position t that describes TEXT up to and including character t, and
@@ -1373,6 +1373,13 @@ def slowness(values):
     return (max(values) - min(values) >= SLOW_RANGE,
             -1.0 if step_r is None else step_r)
 
+
+# --- looking inside: how the gates saturate ----------------------------------
+# A gate near 0 or 1 is saturated: a forget gate near 1 keeps its cell
+# state, an update gate near 0 replaces h. For each gate and unit, the
+# fraction of TEXT's positions below SATURATED and above 1 - SATURATED,
+# printed per gate and drawn as gates.svg; for the rnn, how often |h| is
+# near 1 instead.
 
 def saturation(trace, low, high):
     """[(fraction of positions below low, fraction above high)] per unit
