@@ -567,6 +567,11 @@ def load_model(path):
     """
     if os.path.isdir(path):
         raise UserError(f"model file {path} is a folder; pass --model FILE")
+    if not os.path.isfile(path) and os.path.isfile(old_model_path(path)):
+        raise UserError(f"model file {path} was not found, but "
+                        f"{old_model_path(path)} holds the model an earlier "
+                        f"run put aside: pass --model "
+                        f"{old_model_path(path)}, or rename it to {path}")
     if not os.path.isfile(path):
         raise UserError(f"model file {path} was not found; train one first "
                         f"with: python rnn_from_scratch.py --model {path}")
@@ -685,15 +690,24 @@ def checked_numbers(value, shape, name, bad):
     return floats[0] if len(shape) == 1 else floats
 
 
-def keep_old_model(path):
-    """Before a new run writes over path, move the file there to
-    NAME.old.EXT beside it (one generation deep), print a notice saying
-    what it held, and return the new name; None if there was no file. An
-    unreadable file is kept the same way."""
+def old_model_path(path):
+    """NAME.old.EXT: where a new run keeps the model file it replaces."""
+    root, ext = os.path.splitext(path)
+    return root + ".old" + ext
+
+
+def plan_to_keep(path):
+    """Before a new run: if path holds a file, print a notice of what it
+    holds and that the run's first save moves it to NAME.old.EXT (one
+    generation deep; an unreadable file too), and return that name; None
+    if there is no file. Until that save path is untouched, so a run that
+    fails before it costs nothing."""
     if not os.path.exists(path):
         return None
-    root, ext = os.path.splitext(path)
-    old = root + ".old" + ext
+    old = old_model_path(path)
+    if os.path.isdir(old):
+        raise UserError(f"cannot keep the old {path} as {old}: {old} is a "
+                        f"folder; move it yourself, or use --model NEW.json")
     try:
         model, _, checkpoint = load_model(path)
         val = checkpoint["history"]["val"]
@@ -703,14 +717,18 @@ def keep_old_model(path):
                 f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char")
     except UserError:
         held = "not a model this script can read"
+    print(f"notice: {path} holds an earlier model ({held}); this run's "
+          f"first save keeps it as {old}")
+    return old
+
+
+def keep_old_model(path, old):
+    """At a new run's first save: move the earlier file at path to old."""
     try:
         os.replace(path, old)
     except OSError as e:
         raise UserError(f"cannot keep the old {path} as {old}: {e.strerror}; "
                         f"move it yourself, or use --model NEW.json")
-    print(f"notice: kept the old {path} as {old} ({held}); "
-          f"this run writes a new {path}")
-    return old
 
 
 # --- training ----------------------------------------------------------------
@@ -763,12 +781,12 @@ def all_finite(model):
 def diverged(iteration, why, args):
     """The error for a run whose loss or weights blew up. It says what is
     on disk: the last good checkpoint, or none and the kept old model."""
-    if os.path.exists(args.model):
+    if args.resume or args.saved:
         kept = f"the last good checkpoint in {args.model} is kept"
     else:
         kept = f"no checkpoint was written to {args.model}"
-        if getattr(args, "old_model", None):
-            kept += f"; the previous model is kept as {args.old_model}"
+        if args.old_model:
+            kept += f", which still holds the earlier model"
     return UserError(f"training diverged at iteration {iteration} ({why}): "
                      f"--learning-rate {args.learning_rate:g} is too high; "
                      f"try {args.learning_rate / 10:g} or less (0.01-0.2 "
@@ -1752,7 +1770,8 @@ def parse_args(argv):
     args.argv = list(argv)              # for the command that resumes
     args.given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     args.from_model = set()             # flags --resume took from the file
-    args.old_model = None               # where a new run kept the old file
+    args.old_model = None               # where a new run keeps the old file
+    args.saved = False                  # has this run saved a checkpoint?
     check_args(args)
     return args
 
@@ -1764,8 +1783,10 @@ def unknown_flag(unknown, settings):
     message = f"unrecognized arguments: {' '.join(unknown)}"
     names = [name.replace("_", "-") for name in settings] + ["help"]
     for typed in unknown:                           # compared without "--"
-        close = difflib.get_close_matches(
-            typed.split("=", 1)[0].lstrip("-"), names, n=1)
+        word = typed.split("=", 1)[0].lstrip("-")
+        close = ([n for n in names if len(word) > 1 and (n.startswith(word)
+                  or "".join(part[0] for part in n.split("-")) == word)]
+                 or difflib.get_close_matches(word, names, n=1))
         if typed.startswith("-") and close:
             return f"{message}; did you mean --{close[0]}?"
     return f"{message}; see --help for every flag"
@@ -1856,7 +1877,18 @@ def resume(args):
     on with the file's saved settings: a flag the user typed replaces
     one, and a constant at the top of the file never does; either way a
     notice says which value is used."""
+    constants = {"--cell": args.cell, "--hidden-size": args.hidden_size}
     model, vocab, checkpoint = load_model_for(args)
+    for flag, has in [("--cell", args.cell),
+                      ("--hidden-size", args.hidden_size)]:
+        if flag not in args.given and constants[flag] != has:
+            print(f"notice: using {args.model}'s {flag} {has}, not "
+                  f"{constant_of(flag)} = {constants[flag]!r} at the top of "
+                  f"the file")
+    if "--max-iterations" not in args.given:
+        print(f"notice: training on to MAX_ITERATIONS = "
+              f"{args.max_iterations:,} at the top of the file; pass "
+              f"--max-iterations to choose the total")
     saved = checkpoint["config"]
     for key, kind in RESUMED:
         if key not in saved:                # saved by an older version
@@ -1923,7 +1955,7 @@ def run_training(args, rng):
     check_writable(args.model)
     train_text, val_text = split_data(text, args.validation_fraction)
     if not args.resume:
-        args.old_model = keep_old_model(args.model)  # never lose a model
+        args.old_model = plan_to_keep(args.model)   # kept at the first save
         model = CELLS[args.cell](len(vocab), args.hidden_size, args.seed)
         progress = {"iteration": 0, "position": 0, "h": model.zero_state(),
                     "smooth_loss": math.log2(len(vocab)),
@@ -1939,10 +1971,6 @@ def run_training(args, rng):
               "validation_fraction": args.validation_fraction,
               "seed": args.seed, "vocab_size": len(vocab)}
     folder = os.path.dirname(args.model)
-    write_atomically(os.path.join(folder, "vocab.json"),
-                     json.dumps(vocab, ensure_ascii=False, indent=1) + "\n")
-    write_atomically(os.path.join(folder, "config.json"),
-                     json.dumps(config, indent=2) + "\n")
 
     weights = sum(len(row) for row in model.U + model.W + model.V
                   + [model.b, model.c])
@@ -1975,7 +2003,15 @@ def run_training(args, rng):
              f"learning rate {args.learning_rate}")
 
     def save():
+        if args.old_model and not args.saved and os.path.exists(args.model):
+            keep_old_model(args.model, args.old_model)  # never lose a model
+        args.saved = True
         save_model(args.model, model, vocab, config, progress)
+        write_atomically(os.path.join(folder, "vocab.json"),
+                         json.dumps(vocab, ensure_ascii=False, indent=1)
+                         + "\n")
+        write_atomically(os.path.join(folder, "config.json"),
+                         json.dumps(config, indent=2) + "\n")
         write_atomically(chart_path,
                          svg_chart(loss_series(progress["history"]), title))
 

@@ -158,8 +158,10 @@ def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch
     # here training itself is skipped to keep the suite fast
     shutil.copy(os.path.join(REPO, "data.txt"), tmp_path)
     monkeypatch.chdir(tmp_path)
-    def no_training(model, vocab, train_ids, val_ids, progress, *rest):
+    def no_training(model, vocab, train_ids, val_ids, progress, args, save,
+                    sample):
         progress["history"]["train"].append([1, 5.0])
+        save()                          # the first checkpoint writes them
     monkeypatch.setattr(rnn, "train", no_training)
     assert rnn.main(["--sample-length", "0"]) == 0
     for name in ("vocab.json", "config.json"):

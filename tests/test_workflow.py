@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -65,6 +66,8 @@ def test_every_file_a_run_writes_is_0644_under_umask_022(folder):
     (["--learningrate=0.1"], "--learning-rate"),
     (["--max-iter", "5"], "--max-iterations"),
     (["--resum"], "--resume"),
+    (["--lr", "0.1"], "--learning-rate"),           # initials
+    (["--temp", "0.3"], "--temperature"),           # a prefix
 ])
 def test_a_mistyped_flag_names_the_closest_real_one(capsys, typed, meant):
     # difflib's closest flag, as one error line
@@ -157,9 +160,9 @@ def test_a_rerun_keeps_the_old_model_byte_for_byte(trained):
     assert (trained / "model.old.json").read_bytes() == before
     assert json.loads((trained / "model.json").read_bytes())["cell"] == "gru"
     assert notices(result) == [
-        f"notice: kept the old model.json as model.old.json (rnn, hidden 8, "
-        f"20 iterations, val {val:.2f} bits/char); this run writes a new "
-        f"model.json"]
+        f"notice: model.json holds an earlier model (rnn, hidden 8, 20 "
+        f"iterations, val {val:.2f} bits/char); this run's first save keeps "
+        f"it as model.old.json"]
 
 
 def test_the_kept_model_is_one_generation_deep(trained):
@@ -178,8 +181,8 @@ def test_an_unreadable_model_file_is_kept_too(folder):
     assert result.returncode == 0, result.stderr
     assert (folder / "mine.old.json").read_text() == "not a model, but mine"
     assert notices(result) == [
-        "notice: kept the old mine.json as mine.old.json (not a model this "
-        "script can read); this run writes a new mine.json"]
+        "notice: mine.json holds an earlier model (not a model this script "
+        "can read); this run's first save keeps it as mine.old.json"]
 
 
 def test_a_failed_check_moves_nothing(trained):
@@ -218,14 +221,25 @@ def test_divergence_before_any_checkpoint_says_none_was_written(folder):
     assert not (folder / "model.json").exists()
 
 
-def test_divergence_names_the_kept_old_model(trained):
-    # the old model is safe, and the message says where
+def test_divergence_before_a_save_costs_nothing(trained):
+    # the old model stays where it was, and so does an older model.old.json
     before = (trained / "model.json").read_bytes()
+    write(trained, "model.old.json", "an older model")
     line = assert_error(run(trained, *TINY, "--learning-rate", "1e300"),
                         "diverged at iteration 2")
-    assert line.endswith("no checkpoint was written to model.json; the "
-                         "previous model is kept as model.old.json"), line
-    assert (trained / "model.old.json").read_bytes() == before
+    assert line.endswith("no checkpoint was written to model.json, which "
+                         "still holds the earlier model"), line
+    assert (trained / "model.json").read_bytes() == before
+    assert (trained / "model.old.json").read_text() == "an older model"
+
+
+def test_a_missing_model_names_the_one_put_aside(trained):
+    # after a rerun the user deleted model.json: point at model.old.json
+    assert run(trained, *TINY, "--seed", "1").returncode == 0
+    os.remove(trained / "model.json")
+    assert_error(run(trained, "--generate", "Once"), "model.json was not "
+                 "found, but model.old.json holds the model an earlier run "
+                 "put aside: pass --model model.old.json")
 
 
 # --- every command that reads a model checks the flags against it ------------
@@ -293,8 +307,9 @@ def test_resume_with_no_flags_matches_one_straight_run(tmp_path):
             "LEARNING_RATE = 0.05 at the top of the file") in notices(result)
     named = [line.split()[3] for line in notices(result)
              if line.startswith("notice: using model.json's")]
-    assert named == ["--data", "--sequence-length", "--learning-rate",
-                     "--validation-fraction", "--sample-every", "--log-every"]
+    assert named == ["--hidden-size", "--data", "--sequence-length",
+                     "--learning-rate", "--validation-fraction",
+                     "--sample-every", "--log-every"]
     assert not (resumed / "data.txt").exists()
 
 
@@ -308,6 +323,23 @@ def test_a_flag_given_on_resume_replaces_the_saved_value(trained):
     assert "learning rate 0.02" in result.stdout
     saved = json.loads((trained / "model.json").read_bytes())["config"]
     assert saved["learning_rate"] == 0.02          # and the next resume
+
+def test_resume_says_which_cell_and_total_it_uses(trained, monkeypatch,
+                                                  capsys):
+    # CELL edited to "lstm" at the top: the file's rnn is used, and said so;
+    # with no --max-iterations, the total comes from the constant, said too
+    monkeypatch.chdir(trained)
+    monkeypatch.setattr(rnn, "MAX_ITERATIONS", 25)
+    monkeypatch.setattr(rnn, "CELL", "lstm")
+    assert rnn.main(["--hidden-size", "8", "--sample-length", "0",
+                     "--resume"]) == 0
+    lines = notices(types.SimpleNamespace(stdout=capsys.readouterr().out))
+    assert lines[:2] == [
+        "notice: using model.json's --cell rnn, not CELL = 'lstm' at the "
+        "top of the file",
+        "notice: training on to MAX_ITERATIONS = 25 at the top of the file; "
+        "pass --max-iterations to choose the total"]
+
 
 def test_resume_without_the_saved_data_file_names_it(folder):
     # the model's own data path is used, so the error names that file
