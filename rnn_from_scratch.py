@@ -1371,6 +1371,8 @@ def best_units(properties, traces):
 def print_found(found, length):
     """One row per property: its name, the best unit and r, or "-"; a
     notice when the text (length characters) is too short to trust r."""
+    print("r: the Pearson correlation, over the text, of the property with "
+          "the unit's value\n(-1 to +1; near ±1, the unit follows it)")
     print("property   unit      r   what the property is")
     for name, what in PROPERTIES:
         if found[name] is None:
@@ -1498,8 +1500,8 @@ def page_sections(properties, found, traces, units, chosen):
     rows = []
     for u in units:
         values = [h[u] for h in traces["h"]]
-        rows.append((f"unit {u}: {min(values):+.2f} to {max(values):+.2f}",
-                     values, 1.0, f"unit {u}", f'data-unit="{u}"'))
+        rows.append((f"h {u}: {min(values):+.2f} to {max(values):+.2f}",
+                     values, 1.0, f"h {u}", f'data-unit="{u}"'))
     if chosen:
         sections.append(("The units of --units", "In the order given.",
                          rows))
@@ -1837,6 +1839,12 @@ def check_args(args):
     if not 0 <= args.validation_fraction < 1:
         raise UserError(f"{named('--validation-fraction', args)} must be "
                         f"in [0, 1), got {args.validation_fraction}")
+    for flag, mode in [("--units", "--activations"),
+                       ("--flow-steps", "--gradient-flow")]:
+        if flag in args.given and getattr(args, mode[2:].replace("-", "_")
+                                          ) is None:
+            raise UserError(f"{flag} goes with {mode} TEXT; without it this "
+                            f"command would train a new model")
     for flag, text in [("--generate", args.generate),
                        ("--predict", args.predict),
                        ("--gradient-flow", args.gradient_flow),
@@ -2087,13 +2095,14 @@ def run_activations(args):
                                             title))
     print(f"wrote {path}")
     print_found(found, len(text))
-    print("units given with --units:" if args.units is not None else
-          "units that change slowly (r from one character to the next):")
+    print("units of h given with --units:" if args.units is not None else
+          "units of h that change slowly (the correlation of each value "
+          "with the next):")
     for u in units:
         values = [h[u] for h in hs]
         step_r = pearson(values[:-1], values[1:]) if len(hs) > 2 else None
-        print(f"unit {u}: from {min(values):+.3f} to {max(values):+.3f}, "
-              f"next-character r "
+        print(f"h {u}: from {min(values):+.3f} to {max(values):+.3f}, "
+              f"with the next "
               f"{'-' if step_r is None else format(step_r, '+.2f')}")
     gate_saturation(model, hs, gates, os.path.join(folder, "gates.svg"),
                     title.replace("single units", "how the gates saturate"

@@ -165,19 +165,19 @@ def test_activations_page_holds_the_text_and_the_hidden_states(trained):
     for unit, spans in parser.rows.items():
         assert "".join(s[1] for s in spans) == text      # every char, in order
         assert [s[0] for s in spans] == [h[unit] for h in hs]   # exact repr
-        assert spans[0][2].startswith(f"unit {unit}: ")
+        assert spans[0][2].startswith(f"h {unit}: ")
         assert spans[0][2].count("'") >= 6               # top 3 guesses
     lines = result.stdout.splitlines()
     assert lines[0].endswith("activations.html")
-    assert [l.split(":")[0] for l in lines if l.startswith("unit ")] == [
-        "unit 3", "unit 0", "unit 7"]
+    assert [l.split(":")[0] for l in lines if l.startswith("h ")] == [
+        "h 3", "h 0", "h 7"]
 
 
 def test_activations_default_units_change_slowly(trained):
     result = run(trained, "--activations", TEXT)
     assert result.returncode == 0, result.stderr
     shown = [int(l.split()[1].rstrip(":")) for l in result.stdout.splitlines()
-             if l.startswith("unit ")]
+             if l.startswith("h ")]
     assert len(shown) == 8 and len(set(shown)) == 8     # hidden 8: all of them
     model, vocab, _ = rnn.load_model(str(trained / "model.json"))
     hs, _ = rnn.hidden_trace(model, rnn.encode(TEXT, vocab))
@@ -218,3 +218,12 @@ def test_both_views_work_for_gated_cells(tmp_path, cell):
     assert units.returncode == 0, units.stderr
     with open(tmp_path / "model.json", encoding="utf-8") as f:
         assert json.load(f)["cell"] == cell
+
+
+@pytest.mark.parametrize("flag, value, mode", [
+    ("--units", "3", "--activations"), ("--flow-steps", "5", "--gradient-flow")])
+def test_a_view_flag_without_its_view_trains_nothing(tmp_path, flag, value,
+                                                     mode):
+    # forgetting --activations must not quietly train over the model
+    assert_error(run(tmp_path, flag, value), flag, f"goes with {mode} TEXT")
+    assert list(tmp_path.iterdir()) == []
