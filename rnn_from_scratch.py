@@ -2151,6 +2151,14 @@ def interpreter():
     return typed
 
 
+# the commands that read a model instead of training one, and the flags
+# that only training uses
+VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations")
+TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
+                 "--max-iterations", "--sample-every", "--validation-fraction",
+                 "--log-every", "--prime-text", "--resume"}
+
+
 def resume_command(argv):
     """What to run to continue training with the same flags."""
     again = [a for a in argv if a != "--resume"] + ["--resume"]
@@ -2170,6 +2178,12 @@ def main(argv=None):
             cells = [args.cell] if "--cell" in args.given else list(CELLS)
             return run_check(cells, sorted(args.given - {"--check",
                                                          "--cell"}))
+        view = next((flag for flag in VIEWS
+                     if getattr(args, flag[2:].replace("-", "_"))), None)
+        unused = sorted(args.given & TRAINING_ONLY)
+        if view and unused:             # to stderr: --generate's output is
+            print(f"notice: {view} reads {args.model} and ignores "  # text
+                  f"{', '.join(unused)}", file=sys.stderr)
         if args.generate is not None:
             run_generate(args, rng)
         elif args.predict is not None:

@@ -490,3 +490,13 @@ def test_the_activations_page_uses_readable_styles(rnn8):
     styles = re.findall(r'style="([^"]+)"', page)
     assert len(styles) >= 3 + 8 * len("Once upon")        # legend and rows
     assert all(contrast(style) >= 4.5 for style in styles)
+
+
+def test_a_view_names_the_training_flags_it_ignores(trained):
+    # --generate prints only text on stdout; the notice goes to stderr
+    result = run(trained, "--generate", "Once", "--sample-length", "5",
+                 "--learning-rate", "0.5", "--data", "other.txt")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Once") and len(result.stdout) == 10
+    assert result.stderr == ("notice: --generate reads model.json and "
+                             "ignores --data, --learning-rate\n")
