@@ -55,6 +55,8 @@ SAMPLE_EVERY = 2000           # sample, validate and save this often
 SAMPLE_LENGTH = 300           # characters per sample; 0-10,000
 PRIME_TEXT = "Once upon a time"  # fed in before sampling; chars of the data
 TEMPERATURE = 0.5             # 1.0 = no change, < 1.0 safer, > 1.0 wilder
+                              # 0 = greedy: always the likeliest character
+TOP_K = 0                     # draw among the K likeliest chars; 0 = all
 VALIDATION_FRACTION = 0.1     # last part of the data held out; 0-0.5
 LOG_EVERY = 100               # print a progress line this often
 SEED = 42                     # same seed, same weights and samples
@@ -100,6 +102,19 @@ def softmax(scores):
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
     return [e / total for e in exps], top + math.log(total)
+
+
+def pick_next(scores, temperature, top_k, rng):
+    """Index of the next character from its scores: the highest if
+    temperature is 0 (greedy), else drawn from softmax(scores/temperature),
+    only among the top_k highest scores if top_k > 0."""
+    if temperature == 0:
+        return max(range(len(scores)), key=scores.__getitem__)
+    choices = range(len(scores))
+    if top_k:
+        choices = sorted(choices, key=lambda i: -scores[i])[:top_k]
+    probs, _ = softmax([scores[i] / temperature for i in choices])
+    return rng.choices(choices, weights=probs)[0]
 
 
 def zeros_like(param):
@@ -206,17 +221,16 @@ class RecurrentNeuralNetwork:
                 p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
                             for p, g, m in zip(p_row, g_row, m_row)]
 
-    def sample(self, h, first_index, length, temperature=1.0, rng=None):
+    def sample(self, h, first_index, length, temperature=1.0, rng=None,
+               top_k=0):
         """Feed first_index, then draw `length` characters, feeding each
         back in. h: hidden state before first_index. Returns the indices
-        drawn. temperature divides the scores before the softmax."""
+        drawn. temperature and top_k: see pick_next."""
         rng = rng or random.Random()
-        choices = range(len(self.c))
         x, drawn = first_index, []
         for _ in range(length):
             h = self.step(x, h)
-            probs, _ = softmax([s / temperature for s in self.scores(h)])
-            x = rng.choices(choices, weights=probs)[0]
+            x = pick_next(self.scores(h), temperature, top_k, rng)
             drawn.append(x)
         return drawn
 
@@ -768,14 +782,14 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
 
 # --- sampling and inference --------------------------------------------------
 
-def generate(model, vocab, prime_ids, length, temperature, rng):
+def generate(model, vocab, prime_ids, length, temperature, rng, top_k=0):
     """The prime's text followed by `length` sampled characters. The prime
     (indices) is fed through the network one character at a time to set
     the hidden state."""
     h = model.zero_state()
     for x in prime_ids[:-1]:
         h = model.step(x, h)
-    drawn = model.sample(h, prime_ids[-1], length, temperature, rng)
+    drawn = model.sample(h, prime_ids[-1], length, temperature, rng, top_k)
     return "".join(vocab[i] for i in prime_ids + drawn)
 
 
@@ -1124,7 +1138,8 @@ def parse_args(argv):
     p.add_argument("--temperature", metavar="T[,T...]", type=temperatures,
                    default=[TEMPERATURE],
                    help="sampling temperature; several, comma-separated, "
-                   f"give one sample each (default: {TEMPERATURE})")
+                   "give one sample each; 0 = greedy, always the likeliest "
+                   f"character (default: {TEMPERATURE})")
     p.add_argument("--validation-fraction", metavar="F", type=float,
                    default=VALIDATION_FRACTION,
                    help="last part of the data held out for validation "
@@ -1155,6 +1170,9 @@ def parse_args(argv):
                    "most over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped")
+    p.add_argument("--top-k", metavar="K", type=int, default=TOP_K,
+                   help="sample only among the K likeliest characters, "
+                   "after the temperature; 0 = all (default: %(default)s)")
     args = p.parse_args(argv)
     args.argv = list(argv)              # for the command that resumes
     check_args(args)
@@ -1177,12 +1195,15 @@ def check_args(args):
     if args.sample_length < 0:
         raise UserError(f"--sample-length must be 0 or more, "
                         f"got {args.sample_length}")
-    for flag, values in [("--learning-rate", [args.learning_rate]),
-                         ("--temperature", args.temperature)]:
-        for value in values:
-            if not (math.isfinite(value) and value > 0):
-                raise UserError(f"{flag} must be a finite number > 0, "
-                                f"got {value}")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise UserError(f"--learning-rate must be a finite number > 0, "
+                        f"got {args.learning_rate}")
+    for value in args.temperature:
+        if not (math.isfinite(value) and value >= 0):
+            raise UserError(f"--temperature must be a finite number >= 0 "
+                            f"(0 = greedy), got {value}")
+    if args.top_k < 0:
+        raise UserError(f"--top-k must be 0 (off) or more, got {args.top_k}")
     if not 0 <= args.validation_fraction < 1:
         raise UserError(f"--validation-fraction must be in [0, 1), "
                         f"got {args.validation_fraction}")
@@ -1297,7 +1318,7 @@ def run_training(args, argv, rng):
 
     def sample():
         return generate(model, vocab, prime_ids, args.sample_length,
-                        args.temperature[0], rng)
+                        args.temperature[0], rng, args.top_k)
 
     train(model, vocab, encode(train_text, vocab), encode(val_text, vocab),
           progress, args, save, sample)
@@ -1307,9 +1328,9 @@ def run_training(args, argv, rng):
         shown = sys.modules["IPython"].display    # loaded; never imported
         shown.display(shown.SVG(filename=chart_path))
     for temperature in args.temperature:
-        print_sample(f"sample at temperature {temperature}",
-                     generate(model, vocab, prime_ids,
-                              args.sample_length, temperature, rng))
+        sampled = generate(model, vocab, prime_ids, args.sample_length,
+                           temperature, rng, args.top_k)
+        print_sample(f"sample at temperature {temperature}", sampled)
 
 
 def run_generate(args, rng):
@@ -1319,7 +1340,7 @@ def run_generate(args, rng):
     prime_ids = encode(args.generate, vocab, "--generate text", args.model)
     for temperature in args.temperature:
         text = generate(model, vocab, prime_ids, args.sample_length,
-                        temperature, rng)
+                        temperature, rng, args.top_k)
         if len(args.temperature) > 1:
             print(f"--- temperature {temperature} ".ljust(79, "-"))
         print(text)
