@@ -161,6 +161,7 @@ def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch
     def no_training(model, vocab, train_ids, val_ids, progress, *rest):
         progress["history"]["train"].append([1, 5.0])
     monkeypatch.setattr(rnn, "train", no_training)
+    monkeypatch.setattr(rnn, "counting_lines", lambda *args: [])  # n-grams
     assert rnn.main(["--sample-length", "0"]) == 0
     for name in ("vocab.json", "config.json"):
         with open(os.path.join(REPO, name), "rb") as f:
