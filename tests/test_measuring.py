@@ -191,3 +191,16 @@ def test_compare_with_a_missing_file(trained):
     assert_error(run(folder, "--compare", "model.json", "gone.json"),
                  "gone.json", "not found")
     assert not os.path.exists(folder / "compare.svg")
+
+
+def test_baseline_counts_at_most_ngram_max_chars(monkeypatch):
+    # a long text is counted from its end, and the line says so
+    model = rnn.RecurrentNeuralNetwork(len(set(STORY)), 4, seed=1)
+    vocab = sorted(set(STORY))
+    train, val = STORY[:-60], STORY[-60:]
+    monkeypatch.setattr(rnn, "NGRAM_MAX_CHARS", 100)
+    line = rnn.counting_lines(model, vocab, train, val, val, "val")[0]
+    assert line.endswith("; counted the last 100 training chars")
+    monkeypatch.setattr(rnn, "NGRAM_MAX_CHARS", len(train))
+    line = rnn.counting_lines(model, vocab, train, val, val, "val")[0]
+    assert "counted the last" not in line
