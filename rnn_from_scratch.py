@@ -1145,7 +1145,10 @@ def run_evaluate(args):
     if not os.path.isfile(path):
         problem = "is a folder" if os.path.isdir(path) else "was not found"
         raise UserError(f"--evaluate file {path} {problem}")
-    text = read_text(path)                           # UTF-8, 2 chars or more
+    try:
+        text = read_text(path)                       # UTF-8, 2 chars or more
+    except UserError as e:                           # name the flag
+        raise UserError(str(e).replace("data file", "--evaluate file", 1))
     ids = encode(text, vocab, f"--evaluate file {path}", args.model)
     logs = network_log_probs(model, ids)
     bits = -sum(logs) / len(logs) / math.log(2)

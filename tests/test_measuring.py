@@ -58,6 +58,9 @@ def test_evaluate_names_unknown_characters_and_missing_files(trained):
                  "'!'")
     assert_error(run(folder, "--evaluate", "nope.txt"), "nope.txt",
                  "not found")
+    write(folder, "one.txt", "O")
+    assert_error(run(folder, "--evaluate", "one.txt"),
+                 "--evaluate file one.txt has only 1 character")
 
 
 def test_evaluate_without_the_data_file_says_so(trained):
