@@ -24,6 +24,7 @@ Run:  python rnn_from_scratch.py                       train, then sample
       python rnn_from_scratch.py --generate "Once"     sample from model.json
       python rnn_from_scratch.py --gradient-flow TEXT  the vanishing gradient
       python rnn_from_scratch.py --activations TEXT    units and gates, as HTML
+      python rnn_from_scratch.py --evaluate FILE       bits/char on a file
       python rnn_from_scratch.py --check               check the backprop
       python rnn_from_scratch.py --help                every flag
 
@@ -31,7 +32,9 @@ Sections, in order. The model: list-math helpers, the recurrent neural
 network, gated cells, the GRU cell, the LSTM cell. The tools: data,
 vocabulary and model files; training; sampling and inference; checking
 the backward pass (--check); looking inside (gradient flow, single
-units, units that mean something, how the gates saturate); charts; main.
+units, units that mean something, how the gates saturate); measuring
+(a counting baseline, the network against counting, --evaluate, copied
+text, --compare); charts; main.
 """
 
 # --- imports -----------------------------------------------------------------
@@ -43,6 +46,7 @@ import json
 import math
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -50,6 +54,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from operator import mul
 
 # --- constants: edit these, or pass the matching --flag ----------------------
@@ -65,10 +70,14 @@ SAMPLE_EVERY = 2000           # sample, validate and save this often
 SAMPLE_LENGTH = 300           # characters per sample; 0-10,000
 PRIME_TEXT = "Once upon a time"  # fed in before sampling; chars of the data
 TEMPERATURE = 0.5             # 1.0 = no change, < 1.0 safer, > 1.0 wilder
+                              # 0 = greedy: always the likeliest character
+TOP_K = 0                     # draw among the K likeliest chars; 0 = all
 VALIDATION_FRACTION = 0.1     # last part of the data held out; 0-0.5
 LOG_EVERY = 100               # print a progress line this often
 SEED = 42                     # same seed, same weights and samples
 FLOW_STEPS = 50               # --gradient-flow looks this many steps back
+NGRAM_ORDER = 8               # counting baseline: n-grams of orders 1 to this
+NGRAM_MAX_CHARS = 2000000     # it counts at most this many training chars
 
 # --- list-math helpers -------------------------------------------------------
 # Vectors are lists of floats; matrices are lists of rows.
@@ -110,6 +119,19 @@ def softmax(scores):
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
     return [e / total for e in exps], top + math.log(total)
+
+
+def pick_next(scores, temperature, top_k, rng):
+    """Index of the next character from its scores: the highest if
+    temperature is 0 (greedy), else drawn from softmax(scores/temperature),
+    only among the top_k highest scores if top_k > 0."""
+    if temperature == 0:
+        return max(range(len(scores)), key=scores.__getitem__)
+    choices = range(len(scores))
+    if top_k:
+        choices = sorted(choices, key=lambda i: -scores[i])[:top_k]
+    probs, _ = softmax([scores[i] / temperature for i in choices])
+    return rng.choices(choices, weights=probs)[0]
 
 
 def zeros_like(param):
@@ -216,17 +238,16 @@ class RecurrentNeuralNetwork:
                 p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
                             for p, g, m in zip(p_row, g_row, m_row)]
 
-    def sample(self, h, first_index, length, temperature=1.0, rng=None):
+    def sample(self, h, first_index, length, temperature=1.0, rng=None,
+               top_k=0):
         """Feed first_index, then draw `length` characters, feeding each
         back in. h: hidden state before first_index. Returns the indices
-        drawn. temperature divides the scores before the softmax."""
+        drawn. temperature and top_k: see pick_next."""
         rng = rng or random.Random()
-        choices = range(len(self.c))
         x, drawn = first_index, []
         for _ in range(length):
             h = self.step(x, h)
-            probs, _ = softmax([s / temperature for s in self.scores(h)])
-            x = rng.choices(choices, weights=probs)[0]
+            x = pick_next(self.scores(h), temperature, top_k, rng)
             drawn.append(x)
         return drawn
 
@@ -865,14 +886,14 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
 
 # --- sampling and inference --------------------------------------------------
 
-def generate(model, vocab, prime_ids, length, temperature, rng):
+def generate(model, vocab, prime_ids, length, temperature, rng, top_k=0):
     """The prime's text followed by `length` sampled characters. The prime
     (indices) is fed through the network one character at a time to set
     the hidden state."""
     h = model.zero_state()
     for x in prime_ids[:-1]:
         h = model.step(x, h)
-    drawn = model.sample(h, prime_ids[-1], length, temperature, rng)
+    drawn = model.sample(h, prime_ids[-1], length, temperature, rng, top_k)
     return "".join(vocab[i] for i in prime_ids + drawn)
 
 
@@ -1542,6 +1563,266 @@ def gate_saturation(model, hs, gates, svg_path, title):
     print(f"chart: {svg_path}")
 
 
+# --- measuring: a counting baseline, interpolated Kneser-Ney n-grams ---------
+# An order-n model predicts the next character from the n-1 before it by
+# counting. Kneser-Ney takes a discount D off every count and shares what it
+# took, D·(distinct next chars), out by the order below, so nothing is 0:
+#
+#   p_n(c | h) = (max(N(h c) - D, 0) + D·types(h)·p_(n-1)(c | h')) / N(h ·)
+#
+# h' is h without its first character, N(h ·) the sum of the counts after h,
+# types(h) how many distinct characters follow h, and p_0 = 1/vocab. The top
+# order counts occurrences; the orders below count after how many distinct
+# characters a string occurs: once a longer context has failed, what matters
+# is how many contexts a character follows, not how often it occurs.
+
+def kn_table(grams):
+    """One order from {string: count}: ({context: (counts by next char,
+    their sum, distinct next chars)}, D), with Ney's D = n1 / (n1 + 2·n2),
+    n1 and n2 the strings counted once and twice (D = 0.1 if none once)."""
+    table = {}
+    for gram, n in grams.items():
+        table.setdefault(gram[:-1], {})[gram[-1]] = n
+    n1 = sum(1 for n in grams.values() if n == 1)
+    n2 = sum(1 for n in grams.values() if n == 2)
+    D = n1 / (n1 + 2 * n2) if n1 else 0.1
+    return {h: (counts, sum(counts.values()), len(counts))
+            for h, counts in table.items()}, D
+
+
+def fit_ngrams(text, vocab, max_order=NGRAM_ORDER):
+    """Kneser-Ney tables of text, orders 1..max_order: "top"[k] counts each
+    k-gram, "lower"[k] the distinct characters seen before each k-gram."""
+    grams = [None] + [Counter(text[i:i + k] for i in range(len(text) - k + 1))
+                      for k in range(1, max_order + 1)]
+    top = [None] + [kn_table(grams[k]) for k in range(1, max_order + 1)]
+    lower = [None] + [kn_table(Counter(g[1:] for g in grams[k + 1]))
+                      for k in range(1, max_order)]      # one per x in x+g
+    return {"vocab": vocab, "top": top, "lower": lower}
+
+
+def ngram_prob(ngrams, order, context, c):
+    """p(c | context) under the order-`order` model: from p_0 = 1/vocab up
+    through each order, on the last order-1 characters of context. Near a
+    text's start, with a shorter context, the top order is len(context)+1."""
+    n = min(order, len(context) + 1)
+    p = 1.0 / len(ngrams["vocab"])                       # p_0: uniform
+    for k in range(1, n + 1):
+        table, D = ngrams["top" if k == n else "lower"][k]
+        seen = table.get(context[len(context) - k + 1:] if k > 1 else "")
+        if seen is None:                 # never seen, nor any longer one
+            break
+        counts, total, types = seen
+        p = (max(counts.get(c, 0) - D, 0.0) + D * types * p) / total
+    return p
+
+
+def ngram_probs(ngrams, order, text):
+    """p(text[t] | text[:t]) for t = 1..len(text)-1: the characters that
+    evaluate() scores, from the same start."""
+    return [ngram_prob(ngrams, order, text[max(0, t - order + 1):t], text[t])
+            for t in range(1, len(text))]
+
+
+def bits_of(probs):
+    """Average -log2 p over a list of probabilities."""
+    return -sum(math.log2(p) for p in probs) / len(probs)
+
+
+def ngram_baseline(train_text, val_text, vocab, max_order=NGRAM_ORDER):
+    """Fit on train_text, score val_text with every order:
+    (best order, {order: bits/char}, the fitted tables)."""
+    ngrams = fit_ngrams(train_text, vocab, max_order)
+    bits = {n: bits_of(ngram_probs(ngrams, n, val_text))
+            for n in range(1, max_order + 1)}
+    return min(bits, key=bits.get), bits, ngrams
+
+
+# --- measuring: the network against counting, and the two mixed --------------
+
+def network_log_probs(model, ids):
+    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, h starting at zero:
+    the terms that evaluate() averages."""
+    h, logs = model.zero_state(), []
+    for x, y in zip(ids, ids[1:]):
+        h = model.step(x, h)
+        o = model.scores(h)
+        _, lse = softmax(o)
+        logs.append(o[y] - lse)                          # ln p[y]
+    return logs
+
+
+def mixture(net_logs, ngram_ps):
+    """p = λ·p_network + (1 - λ)·p_ngram, λ in 0.01 ... 0.99 picked on the
+    first half of the predictions. Returns λ and the bits/char on the
+    second half of the mixture, the network alone and the n-gram alone."""
+    half = len(net_logs) // 2
+    net_ps = [math.exp(v) for v in net_logs]
+
+    def mixed_bits(lam, part):
+        return bits_of([lam * pn + (1.0 - lam) * pg
+                        for pn, pg in zip(net_ps[part], ngram_ps[part])])
+
+    first, second = slice(0, half), slice(half, None)
+    lam = min((k / 100 for k in range(1, 100)),
+              key=lambda lam: mixed_bits(lam, first))
+    net_bits = -sum(net_logs[second]) / len(net_logs[second]) / math.log(2)
+    return (lam, mixed_bits(lam, second), net_bits,
+            bits_of(ngram_ps[second]))
+
+
+def counting_lines(model, vocab, train_text, val_text, text, name):
+    """The model against the best n-gram on text (called `name`): fitted on
+    train_text, its order picked on val_text; then their mixture."""
+    start = time.monotonic()
+    counted = train_text[-NGRAM_MAX_CHARS:]          # about 0.7 GB a million
+    best, _, ngrams = ngram_baseline(counted, val_text, vocab)
+    ngram_ps = ngram_probs(ngrams, best, text)
+    seconds = time.monotonic() - start
+    net_logs = network_log_probs(model, encode(text, vocab))
+    net = -sum(net_logs) / len(net_logs) / math.log(2)
+    ngram = bits_of(ngram_ps)
+    verdict = "worse" if net > ngram else "better"
+    lines = [f"{best}-gram (Kneser–Ney) on the same {name}: {ngram:#.4g} "
+             f"bits/char; the model's {net:#.4g} is {abs(net - ngram):.3f} "
+             f"{verdict} (best of orders 1-{NGRAM_ORDER}, {seconds:.1f} s)"]
+    if len(counted) < len(train_text):
+        lines[0] += f"; counted the last {len(counted):,} training chars"
+    if len(net_logs) >= 4:                         # 2 predictions a half
+        lam, mixed, net_half, counted_half = mixture(net_logs, ngram_ps)
+        lines.append(f"mixture {lam:.2f}·model + {1 - lam:.2f}·{best}-gram, "
+                     f"λ picked on the first half: {mixed:#.4g} bits/char on "
+                     f"the second half (model alone {net_half:#.4g}, "
+                     f"{best}-gram alone {counted_half:#.4g})")
+    return lines
+
+
+# --- measuring: --evaluate, a model's bits per character on a text file ------
+
+def training_texts(model_path, checkpoint, vocab):
+    """(training text, validation text) of the model's data file, split as
+    in training; or (None, why not) if the file is not at hand, changed or
+    has no validation part."""
+    config = checkpoint.get("config", {})
+    data = config.get("data")
+    if not isinstance(data, str):
+        return None, f"{model_path} does not name its data file"
+    beside = os.path.join(os.path.dirname(model_path), data)
+    path = data if os.path.isfile(data) else beside
+    if not os.path.isfile(path):
+        return None, f"its data file {data} was not found"
+    try:
+        text = read_text(path)
+    except UserError as e:
+        return None, str(e)
+    if sorted(set(text)) != vocab:
+        return None, f"{path} has changed since training"
+    fraction = config.get("validation_fraction")
+    if type(fraction) not in (int, float) or not 0 <= fraction < 1:
+        fraction = VALIDATION_FRACTION
+    train_text, val_text = split_data(text, fraction)
+    if not val_text:
+        return None, f"{path} has no validation part to pick an order on"
+    return (train_text, val_text), None
+
+
+def run_evaluate(args):
+    """--evaluate: the model's bits per character on a file, then the
+    n-gram comparison if the model's data file is at hand."""
+    path = args.evaluate
+    model, vocab, checkpoint = load_model_for(args)
+    if not os.path.isfile(path):
+        problem = "is a folder" if os.path.isdir(path) else "was not found"
+        raise UserError(f"--evaluate file {path} {problem}")
+    try:
+        text = read_text(path)                       # UTF-8, 2 chars or more
+    except UserError as e:                           # name the flag
+        raise UserError(str(e).replace("data file", "--evaluate file", 1))
+    ids = encode(text, vocab, f"--evaluate file {path}", args.model)
+    logs = network_log_probs(model, ids)
+    bits = -sum(logs) / len(logs) / math.log(2)
+    print(f"{path}: {bits:#.4g} bits/char over {len(logs):,} predictions "
+          f"({args.model}: {checkpoint['cell']}, hidden {len(model.V[0])})")
+    texts, why = training_texts(args.model, checkpoint, vocab)
+    if texts is None:
+        print(f"notice: no n-gram comparison: {why}")
+        return bits
+    for line in counting_lines(model, vocab, *texts, text, "text"):
+        print(line)
+    return bits
+
+
+# --- measuring: is a sample new text, or copied from the training text? ------
+
+def copy_check(generated, train_text):
+    """(how many of generated's words occur as words in train_text, its
+    word count, the longest stretch of generated found verbatim in
+    train_text). A last word that the sample cuts off is left out."""
+    known = set(re.findall(r"\w+", train_text))
+    words = re.findall(r"\w+", generated)
+    if words and re.match(r"\w", generated[-1]):       # may be cut short
+        words.pop()
+    longest, i = "", 0
+    for j in range(1, len(generated) + 1):   # the longest found ending at j
+        while generated[i:j] not in train_text:       # "" is always in
+            i += 1
+        if j - i > len(longest):
+            longest = generated[i:j]
+    return sum(word in known for word in words), len(words), longest
+
+
+def copy_lines(generated, train_text):
+    """The copy check as two lines of text."""
+    found, total, longest = copy_check(generated, train_text)
+    share = f" ({found / total:.0%})" if total else ""
+    return [f"copy check on the last sample: {found} of its {total} words"
+            f"{share} occur in the training text",
+            f"longest stretch of it found verbatim in the training text: "
+            f"{len(longest)} characters, {longest!r}"]
+
+
+# --- measuring: --compare, several runs side by side -------------------------
+
+PALETTE = [("#1f77b4", "#aec7e8"), ("#d62728", "#ff9896"),  # (val, train)
+           ("#2ca02c", "#98df8a"), ("#ff7f0e", "#ffbb78"),
+           ("#9467bd", "#c5b0d5"), ("#8c564b", "#c49c94"),
+           ("#e377c2", "#f7b6d2"), ("#7f7f7f", "#c7c7c7")]
+
+
+def run_compare(args):
+    """--compare: a table row per model file; compare.svg beside the first,
+    each model's validation curve and, lighter, its train curve."""
+    paths = args.compare
+    rows, series = [], []
+    for k, path in enumerate(paths):
+        model, _, checkpoint = load_model(path)
+        history = checkpoint["history"]
+        weights = sum(len(row) for row in model.U + model.W + model.V
+                      + [model.b, model.c])
+        last = [f"{history[key][-1][1]:.3f}" if history[key] else "-"
+                for key in ("train", "val")]
+        rows.append([path, checkpoint["cell"], f"{len(model.V[0])}",
+                     f"{weights:,}", f"{checkpoint['iteration']:,}", *last])
+        dark, light = PALETTE[k % len(PALETTE)]
+        label = f"{path} ({checkpoint['cell']})"
+        series += [(f"val{k}", label, "o", dark, history["val"]),
+                   (f"train{k}", "", "*", light, history["train"])]
+    heads = ["model", "cell", "hidden", "weights", "iterations", "train",
+             "val"]
+    widths = [max(len(row[i]) for row in rows + [heads]) for i in range(7)]
+    for row in [heads] + rows:
+        print("  ".join([row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
+    series = [one for one in series if one[4]]           # drawn if any point
+    if not series:
+        print("notice: no loss history in these files; no chart")
+        return
+    svg_path = os.path.join(os.path.dirname(paths[0]), "compare.svg")
+    write_atomically(svg_path, svg_chart(
+        series, "validation loss (dots) and smoothed train loss (lighter)"))
+    print(f"chart: {svg_path}")
+
+
 # --- charts: lines as terminal text and as an SVG file -----------------------
 # A chart is a list of series (name, label, mark, color, points), each point
 # an (x, y) pair. Log-scale charts pass log10(y), a label for the ticks and
@@ -1616,6 +1897,8 @@ def svg_chart(series, title, x_name="iteration",
     """The series as a standalone SVG document: axes, ticks, legend; a dot
     on every point of a series marked "o"."""
     width, height, left, right, top, bottom = 720, 420, 70, 150, 60, 50
+    wider = 7 * max(0, max(len(s[1]) for s in series) - 16)  # long labels
+    width, right = width + wider, right + wider
     x_ticks, y_ticks = chart_axes(series, log)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
 
@@ -1648,7 +1931,8 @@ def svg_chart(series, title, x_name="iteration",
     parts.append(f'<text transform="translate(20 '
                  f'{(top + height - bottom) / 2}) rotate(-90)" '
                  f'text-anchor="middle">{html.escape(y_name)}</text>')
-    for k, (name, label, mark, color, line) in enumerate(series):
+    labelled = 0
+    for name, label, mark, color, line in series:
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
         parts.append(f'<polyline class="{name}" points="{points}" fill="none" '
                      f'stroke="{color}" stroke-width="2"/>')
@@ -1656,7 +1940,10 @@ def svg_chart(series, title, x_name="iteration",
             for x, y in line:
                 parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" '
                              f'r="3" fill="{color}"/>')
-        ly = top + 10 + 22 * k                                   # legend
+        if not label:                              # not in the legend
+            continue
+        ly = top + 10 + 22 * labelled                            # legend
+        labelled += 1
         parts.append(f'<line x1="{width - right + 12}" y1="{ly}" '
                      f'x2="{width - right + 36}" y2="{ly}" stroke="{color}" '
                      f'stroke-width="2"/>')
@@ -1725,7 +2012,8 @@ def parse_args(argv):
     p.add_argument("--temperature", metavar="T[,T...]", type=temperatures,
                    default=[TEMPERATURE],
                    help="sampling temperature; several, comma-separated, "
-                   f"give one sample each (default: {TEMPERATURE})")
+                   "give one sample each; 0 = greedy, always the likeliest "
+                   f"character (default: {TEMPERATURE})")
     p.add_argument("--validation-fraction", metavar="F", type=float,
                    default=VALIDATION_FRACTION,
                    help="last part of the data held out for validation "
@@ -1766,6 +2054,15 @@ def parse_args(argv):
                    help="check every cell's backward pass against central "
                    "differences and its loss against a recorded value; "
                    "with --cell, only that cell (needs no data or model)")
+    p.add_argument("--evaluate", metavar="PATH",
+                   help="load --model and print its bits per character on "
+                   "the text file PATH, beside the counting baseline's")
+    p.add_argument("--compare", metavar="MODEL", nargs="+",
+                   help="print a table of these model files and write "
+                   "compare.svg, their loss curves, beside the first")
+    p.add_argument("--top-k", metavar="K", type=int, default=TOP_K,
+                   help="sample only among the K likeliest characters, "
+                   "after the temperature; 0 = all (default: %(default)s)")
     args, unknown = p.parse_known_args(argv)
     if unknown:
         raise UserError(unknown_flag(unknown, vars(args)))
@@ -1830,12 +2127,16 @@ def check_args(args):
     if args.sample_length < 0:
         raise UserError(f"{named('--sample-length', args)} must be 0 or "
                         f"more, got {args.sample_length}")
-    for flag, values in [("--learning-rate", [args.learning_rate]),
-                         ("--temperature", args.temperature)]:
-        for value in values:
-            if not (math.isfinite(value) and value > 0):
-                raise UserError(f"{named(flag, args)} must be a finite "
-                                f"number > 0, got {value}")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise UserError(f"{named('--learning-rate', args)} must be a finite "
+                        f"number > 0, got {args.learning_rate}")
+    for value in args.temperature:
+        if not (math.isfinite(value) and value >= 0):
+            raise UserError(f"{named('--temperature', args)} must be a "
+                            f"finite number >= 0 (0 = greedy), got {value}")
+    if args.top_k < 0:
+        raise UserError(f"{named('--top-k', args)} must be 0 (off) or more, "
+                        f"got {args.top_k}")
     if not 0 <= args.validation_fraction < 1:
         raise UserError(f"{named('--validation-fraction', args)} must be "
                         f"in [0, 1), got {args.validation_fraction}")
@@ -1849,6 +2150,7 @@ def check_args(args):
                        ("--predict", args.predict),
                        ("--gradient-flow", args.gradient_flow),
                        ("--activations", args.activations),
+                       ("--evaluate", args.evaluate),
                        ("--prime-text", PRIME_TEXT if args.prime_text is None
                         else args.prime_text)]:
         if text == "":
@@ -2025,7 +2327,7 @@ def run_training(args, rng):
 
     def sample():
         return generate(model, vocab, prime_ids, args.sample_length,
-                        args.temperature[0], rng)
+                        args.temperature[0], rng, args.top_k)
 
     train(model, vocab, encode(train_text, vocab), encode(val_text, vocab),
           progress, args, save, sample)
@@ -2035,10 +2337,15 @@ def run_training(args, rng):
                          or sys.platform == "emscripten"):   # JupyterLite
         shown = sys.modules["IPython"].display    # loaded; never imported
         shown.display(shown.SVG(filename=chart_path))
+    if val_text:                                     # the yardstick
+        print("\n".join(counting_lines(model, vocab, train_text, val_text,
+                                       val_text, "validation text")))
     for temperature in args.temperature:
-        print_sample(f"sample at temperature {temperature}",
-                     generate(model, vocab, prime_ids,
-                              args.sample_length, temperature, rng))
+        sampled = generate(model, vocab, prime_ids, args.sample_length,
+                           temperature, rng, args.top_k)
+        print_sample(f"sample at temperature {temperature}", sampled)
+    if args.sample_length:                           # new text, or copied?
+        print("\n".join(copy_lines(sampled[len(prime_ids):], train_text)))
 
 
 def run_generate(args, rng):
@@ -2048,7 +2355,7 @@ def run_generate(args, rng):
     prime_ids = encode(args.generate, vocab, "--generate text", args.model)
     for temperature in args.temperature:
         text = generate(model, vocab, prime_ids, args.sample_length,
-                        temperature, rng)
+                        temperature, rng, args.top_k)
         if len(args.temperature) > 1:
             print(f"--- temperature {temperature} ".ljust(79, "-"))
         print(text)
@@ -2153,7 +2460,8 @@ def interpreter():
 
 # the commands that read a model instead of training one, and the flags
 # that only training uses
-VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations")
+VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
+         "--evaluate", "--compare")
 TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
                  "--max-iterations", "--sample-every", "--validation-fraction",
                  "--log-every", "--prime-text", "--resume"}
@@ -2193,6 +2501,10 @@ def main(argv=None):
             run_gradient_flow(args)
         elif args.activations is not None:
             run_activations(args)
+        elif args.evaluate is not None:
+            run_evaluate(args)
+        elif args.compare is not None:
+            run_compare(args)
         else:
             run_training(args, rng)
     except UserError as e:

@@ -1,0 +1,209 @@
+"""Measuring: --evaluate, the Kneser-Ney baseline, the mixture, the copy
+check and --compare."""
+
+import math
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import rnn_from_scratch as rnn
+from helpers import STORY, TINY, assert_error, run, write
+
+
+@pytest.fixture
+def trained(tmp_path, capsys):
+    """A folder with data.txt and model.json trained in-process (20 steps);
+    yields (folder, the training run's stdout)."""
+    data = write(tmp_path, "data.txt", STORY)
+    model = str(tmp_path / "model.json")
+    assert rnn.main(["--data", data, "--model", model, *TINY]) == 0
+    return tmp_path, capsys.readouterr().out
+
+
+def direct_bits(model, ids):
+    """-log2 p of ids[1:], from zero, with an unshifted softmax."""
+    h, total = model.zero_state(), 0.0
+    for x, y in zip(ids, ids[1:]):
+        h = model.step(x, h)
+        o = model.scores(h)
+        total -= math.log2(math.exp(o[y]) / sum(math.exp(v) for v in o))
+    return total / (len(ids) - 1)
+
+
+# --- --evaluate --------------------------------------------------------------
+
+def test_evaluate_equals_a_direct_computation(trained, capsys):
+    # 1e-9: the two differ only in rounding (shifted log-sum-exp vs plain)
+    folder, _ = trained
+    text = "The dog saw a rat. Once upon a time a cat ran to the sea.\n"
+    path = write(folder, "mine.txt", text)
+    model_path = str(folder / "model.json")
+    model, vocab, _ = rnn.load_model(model_path)
+    expected = direct_bits(model, rnn.encode(text, vocab))
+    logs = rnn.network_log_probs(model, rnn.encode(text, vocab))
+    assert abs(-sum(logs) / len(logs) / math.log(2) - expected) < 1e-9
+    assert rnn.main(["--model", model_path, "--evaluate", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{path}: {expected:#.4g} bits/char over "
+                               f"{len(text) - 1} predictions")
+    assert "-gram (Kneser–Ney) on the same text" in lines[1]
+    assert lines[2].startswith("mixture ")
+
+
+def test_evaluate_names_unknown_characters_and_missing_files(trained):
+    folder, _ = trained
+    write(folder, "odd.txt", "The cat saw a Zebra!")
+    assert_error(run(folder, "--evaluate", "odd.txt"), "odd.txt", "'Z'",
+                 "'!'")
+    assert_error(run(folder, "--evaluate", "nope.txt"), "nope.txt",
+                 "not found")
+    write(folder, "one.txt", "O")
+    assert_error(run(folder, "--evaluate", "one.txt"),
+                 "--evaluate file one.txt has only 1 character")
+
+
+def test_evaluate_without_the_data_file_says_so(trained):
+    folder, _ = trained
+    write(folder, "mine.txt", "Once upon a time a cat sat.")
+    os.remove(folder / "data.txt")
+    result = run(folder, "--evaluate", "mine.txt")
+    assert result.returncode == 0, result.stderr
+    assert "notice: no n-gram comparison" in result.stdout
+    assert "data.txt was not found" in result.stdout
+
+
+# --- the Kneser-Ney baseline -------------------------------------------------
+
+def test_ngram_probabilities_sum_to_1_at_every_context():
+    # 1e-12: a sum of at most 25 terms of rounding; no probability is 0,
+    # not even for "z", which is in the vocab but not in the text
+    text = "the cat sat on the mat. the rat sat."
+    vocab = sorted(set(text) | {"z"})
+    ngrams = rnn.fit_ngrams(text, vocab, 5)
+    contexts = {text[i:j] for i in range(len(text))
+                for j in range(i, min(i + 5, len(text)) + 1)}
+    for order in range(1, 6):
+        for context in contexts | {"zzzz", "qz"}:
+            probs = [rnn.ngram_prob(ngrams, order, context, c) for c in vocab]
+            assert abs(sum(probs) - 1.0) < 1e-12, (order, context)
+            assert min(probs) > 0.0
+
+
+def test_kneser_ney_by_hand():
+    # "abracadabra", vocab a b c d r (5), p_0 = 1/5.
+    # Order 1 counts distinct characters before each one: a after r, c, d
+    # (3), b r c d one each; sum 7, 5 types; all seen once: D = 4/4 = 1.
+    #   p_1(a) = (3 - 1 + 1·5·1/5) / 7 = 3/7,  p_1(d) = (1 - 1 + 1) / 7
+    # Order 2, top: ab br ra twice, ac ca ad da once: D = 4/(4 + 2·3) = 0.4;
+    # after "r" only a, twice:
+    #   p_2(a | r) = (2 - 0.4 + 0.4·1·3/7) / 2 = 6.2/7
+    #   p_2(d | r) = (0 + 0.4·1·1/7) / 2 = 0.2/7
+    # Order 3, top: abr bra twice, 5 others once: D = 5/(5 + 2·2) = 5/9;
+    # order 2 below it counts distinct chars before each bigram, all 1:
+    # D = 1 and p(a | r) = (1 - 1 + 1·1·3/7) / 1 = 3/7;
+    #   p_3(a | br) = (2 - 5/9 + 5/9·1·3/7) / 2 = 53/63
+    # The order-1 model's top counts occurrences: a 5, b r 2, c d 1; sum 11,
+    # D = 2/(2 + 2·2) = 1/3:  p(a) = (5 - 1/3 + 1/3·5·1/5) / 11 = 5/11
+    # 1e-15: a few roundings of numbers near 1
+    ngrams = rnn.fit_ngrams("abracadabra", list("abcdr"), 3)
+    assert abs(rnn.ngram_prob(ngrams, 2, "r", "a") - 6.2 / 7) < 1e-15
+    assert abs(rnn.ngram_prob(ngrams, 2, "r", "d") - 0.2 / 7) < 1e-15
+    assert abs(rnn.ngram_prob(ngrams, 3, "br", "a") - 53 / 63) < 1e-15
+    assert abs(rnn.ngram_prob(ngrams, 1, "", "a") - 5 / 11) < 1e-15
+
+
+def test_baseline_picks_the_best_order():
+    text = STORY * 2
+    train, val = rnn.split_data(text, 0.2)
+    best, bits, _ = rnn.ngram_baseline(train, val, sorted(set(text)), 6)
+    assert sorted(bits) == [1, 2, 3, 4, 5, 6]
+    assert bits[best] == min(bits.values())
+    assert bits[1] > bits[2] > bits[3]     # context helps on a story
+
+
+def test_mixture_picks_lambda_on_the_first_half():
+    # the network is sure and right in the first half, then wrong: λ is
+    # picked high on the first half and pays for it on the second
+    net = [math.log(0.9)] * 10 + [math.log(0.01)] * 10
+    ngram = [0.2] * 20
+    lam, mixed, net_bits, ngram_bits = rnn.mixture(net, ngram)
+    assert lam == 0.99
+    expected = -math.log2(0.99 * 0.01 + 0.01 * 0.2)
+    assert abs(mixed - expected) < 1e-12        # rounding of 10 equal terms
+    assert abs(net_bits + math.log2(0.01)) < 1e-12
+    assert abs(ngram_bits + math.log2(0.2)) < 1e-12
+
+
+def test_training_ends_with_the_baseline_and_the_copy_check(trained):
+    _, out = trained
+    lines = out.splitlines()
+    ngram = [line for line in lines if "(Kneser–Ney) on the same "
+             "validation text" in line]
+    assert len(ngram) == 1 and "the model's" in ngram[0]
+    assert any(line.startswith("mixture ") for line in lines)
+    assert lines[-2].startswith("copy check on the last sample: ")
+    assert "longest" in lines[-1]
+
+
+# --- copy check --------------------------------------------------------------
+
+def test_copy_check_finds_the_copied_stretch():
+    train = "the cat sat on the mat. the dog ran."
+    sample = "zqxcat sat on thqq dog ran zebra xxy cat sa"
+    found, total, longest = rnn.copy_check(sample, train)
+    assert longest == "cat sat on th"        # 13 chars; "dog ran" is 7
+    # 9 words, "sa" left out as perhaps cut short: sat on dog ran cat occur
+    assert (found, total) == (5, 9)
+    lines = rnn.copy_lines(sample, train)
+    assert lines[1].endswith("13 characters, 'cat sat on th'")
+    assert "5 of its 9 words (56%)" in lines[0]
+
+
+def test_copy_check_of_new_text():
+    found, total, longest = rnn.copy_check("qqq zzz.", "abcabc")
+    assert (found, total, longest) == (0, 2, "")
+
+
+# --- --compare ---------------------------------------------------------------
+
+def test_compare_prints_a_table_and_an_svg_naming_each_model(trained, capsys):
+    folder, _ = trained
+    data, gru = str(folder / "data.txt"), str(folder / "gru.json")
+    assert rnn.main(["--data", data, "--model", gru, "--cell", "gru",
+                     *TINY]) == 0
+    rnn_path = str(folder / "model.json")
+    capsys.readouterr()
+    assert rnn.main(["--compare", rnn_path, gru]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "cell", "hidden", "weights",
+                                "iterations", "train", "val"]
+    V = len(set(STORY))                 # U, W, V, b, c at hidden 8
+    weights = f"{8 * V + 8 * 8 + V * 8 + 8 + V}"
+    assert lines[1].split()[:5] == [rnn_path, "rnn", "8", weights, "20"]
+    assert lines[2].split()[:2] == [gru, "gru"]
+    svg = ET.parse(folder / "compare.svg").getroot()
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert f"{rnn_path} (rnn)" in texts and f"{gru} (gru)" in texts
+    curves = svg.iter("{http://www.w3.org/2000/svg}polyline")
+    assert len(list(curves)) == 4               # val and train for each
+
+
+def test_compare_with_a_missing_file(trained):
+    folder, _ = trained
+    assert_error(run(folder, "--compare", "model.json", "gone.json"),
+                 "gone.json", "not found")
+    assert not os.path.exists(folder / "compare.svg")
+
+
+def test_baseline_counts_at_most_ngram_max_chars(monkeypatch):
+    # a long text is counted from its end, and the line says so
+    model = rnn.RecurrentNeuralNetwork(len(set(STORY)), 4, seed=1)
+    vocab = sorted(set(STORY))
+    train, val = STORY[:-60], STORY[-60:]
+    monkeypatch.setattr(rnn, "NGRAM_MAX_CHARS", 100)
+    line = rnn.counting_lines(model, vocab, train, val, val, "val")[0]
+    assert line.endswith("; counted the last 100 training chars")
+    monkeypatch.setattr(rnn, "NGRAM_MAX_CHARS", len(train))
+    line = rnn.counting_lines(model, vocab, train, val, val, "val")[0]
+    assert "counted the last" not in line
