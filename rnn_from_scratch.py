@@ -1448,8 +1448,9 @@ def gates_svg(panels, title):
     to 1, as in Karpathy, Johnson & Fei-Fei (2015), figure 4. No dot can
     lie above the dashed diagonal, where left + right = 1."""
     size, left, gap, top = 220, 70, 80, 95
-    width = max(left + len(panels) * (size + gap), 40 + 8 * len(title))
-    height = top + size + 60
+    width = max(left + len(panels) * (size + gap), 40 + 8 * len(title),
+                540)                                  # the caption's width
+    height = top + size + 95                          # two caption lines
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" '
@@ -1489,6 +1490,14 @@ def gates_svg(panels, title):
                          f'data-right="{hi!r}"><title>unit {u}: '
                          f'left {lo:.2f}, right {hi:.2f}</title></circle>')
         parts.append("</g>")
+    for line, y in [("One dot per unit: the fraction of the text's positions "
+                     "where its value is low (across) and high (up).",
+                     height - 28),
+                    ("Right, left: high or low at over half of them. No dot "
+                     "can pass the dashed line, where the two add to 1.",
+                     height - 12)]:
+        parts.append(f'<text x="{left - 40}" y="{y}" font-size="11" '
+                     f'fill="#555">{html.escape(line)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
