@@ -129,7 +129,10 @@ def pick_next(scores, temperature, top_k, rng):
         return max(range(len(scores)), key=scores.__getitem__)
     choices = range(len(scores))
     if top_k:
-        choices = sorted(choices, key=lambda i: -scores[i])[:top_k]
+        # the top_k in index order, so that a top_k which cuts nothing
+        # draws the same characters as top_k = 0
+        keep = set(sorted(choices, key=lambda i: -scores[i])[:top_k])
+        choices = [i for i in choices if i in keep]
     probs, _ = softmax([scores[i] / temperature for i in choices])
     return rng.choices(choices, weights=probs)[0]
 
@@ -1662,8 +1665,9 @@ def network_log_probs(model, ids):
 
 
 def mixture(net_logs, ngram_ps):
-    """p = λ·p_network + (1 - λ)·p_ngram, λ in 0.01 ... 0.99 picked on the
-    first half of the predictions. Returns λ and the bits/char on the
+    """p = λ·p_network + (1 - λ)·p_ngram, λ in 0, 0.01 ... 0.99 picked on
+    the first half of the predictions (λ = 1 could take log 0 where the
+    network's p underflows; the n-gram's p never is 0). Returns λ and the bits/char on the
     second half of the mixture, the network alone and the n-gram alone."""
     half = len(net_logs) // 2
     net_ps = [math.exp(v) for v in net_logs]
@@ -1673,7 +1677,7 @@ def mixture(net_logs, ngram_ps):
                         for pn, pg in zip(net_ps[part], ngram_ps[part])])
 
     first, second = slice(0, half), slice(half, None)
-    lam = min((k / 100 for k in range(1, 100)),
+    lam = min((k / 100 for k in range(100)),
               key=lambda lam: mixed_bits(lam, first))
     net_bits = -sum(net_logs[second]) / len(net_logs[second]) / math.log(2)
     return (lam, mixed_bits(lam, second), net_bits,

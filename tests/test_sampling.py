@@ -93,3 +93,13 @@ def test_generate_flags_end_to_end(tmp_path):
     assert top1.stdout == greedy[0]
     assert_error(run(tmp_path, "--generate", "Once", "--top-k", "-1"),
                  "--top-k")
+
+
+def test_a_top_k_that_cuts_nothing_draws_as_top_k_off():
+    # top_k = vocab keeps every character in index order: the same seed
+    # then draws the very same text, so a comparison across top-k is fair
+    model, vocab = random_model("gru")
+    off = model.sample(model.zero_state(), 2, 60, 1.0, random.Random(7))
+    full = model.sample(model.zero_state(), 2, 60, 1.0, random.Random(7),
+                        top_k=len(vocab))
+    assert full == off
