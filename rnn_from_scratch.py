@@ -598,7 +598,7 @@ def load_model(path):
                         f"{old_model_path(path)}, or rename it to {path}")
     if not os.path.isfile(path):
         raise UserError(f"model file {path} was not found; train one first "
-                        f"with: python rnn_from_scratch.py --model {path}")
+                        f"with: {command_for(['--model', path])}")
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -2480,12 +2480,20 @@ TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
                  "--log-every", "--prime-text", "--resume"}
 
 
+def command_for(flags):
+    """How to run this file with flags where it runs now: main([...]) in a
+    notebook or a browser tab, else the command line as the user typed it
+    (python3, pypy3 or a venv's python, and the script's path)."""
+    if hosted():
+        return f"main({flags!r})"
+    script = sys.argv[0] if sys.argv[0].endswith(".py") else (
+        "rnn_from_scratch.py")
+    return shlex.join([interpreter(), script] + flags)
+
+
 def resume_command(argv):
     """What to run to continue training with the same flags."""
-    again = [a for a in argv if a != "--resume"] + ["--resume"]
-    if hosted():
-        return f"main({again!r})"
-    return shlex.join([interpreter(), sys.argv[0]] + again)
+    return command_for([a for a in argv if a != "--resume"] + ["--resume"])
 
 
 def main(argv=None):

@@ -211,3 +211,12 @@ def test_jupyterlite_shows_the_loss_chart_inline(tmp_path, monkeypatch,
     write(tmp_path, "data.txt", STORY)
     assert rnn.main(TINY) == 0
     assert shown == [("svg", "loss.svg")]
+
+
+def test_the_missing_model_hint_fits_where_it_runs(fake_ipython, tmp_path,
+                                                   monkeypatch, capsys):
+    # in a notebook or a browser tab there is no `python` command to type
+    monkeypatch.chdir(tmp_path)
+    assert rnn.main(["--generate", "Once"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "train one first with: main(['--model', 'model.json'])\n")
