@@ -766,17 +766,21 @@ def split_data(text, fraction):
     return text[:-n_val], text[-n_val:]
 
 
-def evaluate(model, ids):
-    """Average loss in bits per character of predicting ids[1:] from ids
-    (forward only, h starts at zero)."""
-    h = model.zero_state()
-    total = 0.0
+def log_probs(model, ids):
+    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, h starting at zero."""
+    h, logs = model.zero_state(), []
     for x, y in zip(ids, ids[1:]):
         h = model.step(x, h)
         o = model.scores(h)
         _, lse = softmax(o)
-        total += lse - o[y]                          # -log p[y]
-    return total / (len(ids) - 1) / math.log(2)
+        logs.append(o[y] - lse)                          # ln p[y]
+    return logs
+
+
+def evaluate(model, ids):
+    """Average loss in bits per character of predicting ids[1:] from ids
+    (forward only, h starts at zero)."""
+    return -sum(log_probs(model, ids)) / (len(ids) - 1) / math.log(2)
 
 
 def clock(seconds):
@@ -1652,23 +1656,12 @@ def ngram_baseline(train_text, val_text, vocab, max_order=NGRAM_ORDER):
 
 # --- measuring: the network against counting, and the two mixed --------------
 
-def network_log_probs(model, ids):
-    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, h starting at zero:
-    the terms that evaluate() averages."""
-    h, logs = model.zero_state(), []
-    for x, y in zip(ids, ids[1:]):
-        h = model.step(x, h)
-        o = model.scores(h)
-        _, lse = softmax(o)
-        logs.append(o[y] - lse)                          # ln p[y]
-    return logs
-
-
 def mixture(net_logs, ngram_ps):
     """p = λ·p_network + (1 - λ)·p_ngram, λ in 0, 0.01 ... 0.99 picked on
     the first half of the predictions (λ = 1 could take log 0 where the
-    network's p underflows; the n-gram's p never is 0). Returns λ and the bits/char on the
-    second half of the mixture, the network alone and the n-gram alone."""
+    network's p underflows; the n-gram's p is never 0). Returns λ and the
+    bits/char on the second half of the mixture, the network alone and the
+    n-gram alone."""
     half = len(net_logs) // 2
     net_ps = [math.exp(v) for v in net_logs]
 
@@ -1692,7 +1685,7 @@ def counting_lines(model, vocab, train_text, val_text, text, name):
     best, _, ngrams = ngram_baseline(counted, val_text, vocab)
     ngram_ps = ngram_probs(ngrams, best, text)
     seconds = time.monotonic() - start
-    net_logs = network_log_probs(model, encode(text, vocab))
+    net_logs = log_probs(model, encode(text, vocab))
     net = -sum(net_logs) / len(net_logs) / math.log(2)
     ngram = bits_of(ngram_ps)
     verdict = "worse" if net > ngram else "better"
@@ -1752,9 +1745,8 @@ def run_evaluate(args):
     except UserError as e:                           # name the flag
         raise UserError(str(e).replace("data file", "--evaluate file", 1))
     ids = encode(text, vocab, f"--evaluate file {path}", args.model)
-    logs = network_log_probs(model, ids)
-    bits = -sum(logs) / len(logs) / math.log(2)
-    print(f"{path}: {bits:#.4g} bits/char over {len(logs):,} predictions "
+    bits = evaluate(model, ids)
+    print(f"{path}: {bits:#.4g} bits/char over {len(ids) - 1:,} predictions "
           f"({args.model}: {checkpoint['cell']}, hidden {len(model.V[0])})")
     texts, why = training_texts(args.model, checkpoint, vocab)
     if texts is None:

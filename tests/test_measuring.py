@@ -41,7 +41,7 @@ def test_evaluate_equals_a_direct_computation(trained, capsys):
     model_path = str(folder / "model.json")
     model, vocab, _ = rnn.load_model(model_path)
     expected = direct_bits(model, rnn.encode(text, vocab))
-    logs = rnn.network_log_probs(model, rnn.encode(text, vocab))
+    logs = rnn.log_probs(model, rnn.encode(text, vocab))
     assert abs(-sum(logs) / len(logs) / math.log(2) - expected) < 1e-9
     assert rnn.main(["--model", model_path, "--evaluate", path]) == 0
     lines = capsys.readouterr().out.splitlines()
