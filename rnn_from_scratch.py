@@ -832,10 +832,10 @@ def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
     start_bits = math.log2(len(vocab))              # loss of a uniform guess
     start_time, start_iteration = time.monotonic(), progress["iteration"]
     chars, val_bits, stop = 0, None, []
-    try:                               # Ctrl-C sets stop (not in a browser,
+    try:                                            # Ctrl-C sets stop
         old = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    except (AttributeError, OSError, ValueError):   # nor in a thread)
-        old = False
+    except (AttributeError, OSError, ValueError):   # no signals here: a
+        old = False                                 # browser, a thread
     try:
         while progress["iteration"] < args.max_iterations:
             if stop:                                # Ctrl-C was pressed
