@@ -1981,7 +1981,8 @@ def parse_args(argv):
     p = ArgumentParser(description="Train a character-level RNN on a text "
                        "file, then generate text from it. Each flag's "
                        "default is the constant of the same name at the "
-                       "top of the file.", allow_abbrev=False)
+                       "top of the file.", allow_abbrev=False,
+                       prog="rnn_from_scratch.py" if hosted() else None)
     p.add_argument("--data", metavar="PATH", default=DATA_PATH,
                    help="training text, UTF-8 (default: %(default)s)")
     p.add_argument("--model", metavar="PATH", default=MODEL_PATH,
