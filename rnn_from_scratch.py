@@ -1752,6 +1752,10 @@ def run_evaluate(args):
     if texts is None:
         print(f"notice: no n-gram comparison: {why}")
         return bits
+    if text in texts[0] or texts[0] in text:         # the training part
+        print(f"notice: {path} is or holds text {args.model} was trained "
+              f"on; its bits/char (and the n-gram's) measure memory, not "
+              f"prediction: evaluate held-out text")
     for line in counting_lines(model, vocab, *texts, text, "text"):
         print(line)
     return bits

@@ -63,6 +63,17 @@ def test_evaluate_names_unknown_characters_and_missing_files(trained):
                  "--evaluate file one.txt has only 1 character")
 
 
+def test_evaluate_on_the_training_text_says_it_measures_memory(trained,
+                                                               capsys):
+    # --evaluate data.txt scores what the model (and the n-gram) trained on
+    folder, _ = trained
+    assert rnn.main(["--model", str(folder / "model.json"), "--evaluate",
+                     str(folder / "data.txt")]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("notice:")]
+    assert len(notes) == 1 and "measure memory, not prediction" in notes[0]
+
+
 def test_evaluate_without_the_data_file_says_so(trained):
     folder, _ = trained
     write(folder, "mine.txt", "Once upon a time a cat sat.")
