@@ -1225,22 +1225,33 @@ def hidden_trace(model, ids):
     return hs, probs
 
 
-def units_to_show(hs, given, count=8):
-    """The units of --units (e.g. "3,17"), checked; else the `count` units
-    that change most slowly over the text (see slowness, below)."""
-    hidden = len(hs[0])
-    if given is not None:
-        try:
-            units = [int(part) for part in given.split(",")]
-        except ValueError:                           # not a number
+def units_to_show(traces, given, count=8):
+    """[(trace, unit)]: the units of --units, checked ("3,17", or "s51"
+    for an LSTM's cell state), else the `count` units of h that change
+    most slowly over the text (see slowness, below). traces: {"h": hs}
+    and, for an LSTM, "s"."""
+    hidden = len(traces["h"][0])
+    if given is None:
+        hs = traces["h"]
+        return [("h", u) for u in sorted(
+            range(hidden), key=lambda u: slowness([h[u] for h in hs]),
+            reverse=True)[:count]]
+    units = []
+    for part in given.split(","):
+        part = part.strip()
+        trace = part[0] if part[:1] in ("h", "s") else "h"
+        number = part[1:].strip() if part[:1] in ("h", "s") else part
+        if not number.isdigit() or int(number) >= hidden or (
+                trace not in traces):
             units = []
-        if (not units or not all(0 <= u < hidden for u in units)
-                or len(set(units)) != len(units)):
-            raise UserError(f"--units must be distinct unit numbers from 0 "
-                            f"to {hidden - 1}, comma-separated, got {given!r}")
-        return units
-    return sorted(range(hidden), key=lambda u: slowness([h[u] for h in hs]),
-                  reverse=True)[:count]
+            break
+        units.append((trace, int(number)))
+    if not units or len(set(units)) != len(units):
+        cell_state = ", s0 to s" + str(hidden - 1) if "s" in traces else ""
+        raise UserError(f"--units must be distinct units, 0 to {hidden - 1} "
+                        f"(or h0 to h{hidden - 1}{cell_state}), "
+                        f"comma-separated, got {given!r}")
+    return units
 
 
 def activations_page(vocab, text, probs, sections, title):
@@ -1535,10 +1546,13 @@ def page_sections(properties, found, traces, units, chosen):
     sections = [("What the text is doing, and the unit that follows it",
                  intro, rows)]
     rows = []
-    for u in units:
-        values = [h[u] for h in traces["h"]]
-        rows.append((f"h {u}: {min(values):+.2f} to {max(values):+.2f}",
-                     values, 1.0, f"h {u}", f'data-unit="{u}"'))
+    for trace, u in units:
+        values = [v[u] for v in traces[trace]]
+        rows.append((f"{trace} {u}: {min(values):+.2f} to "
+                     f"{max(values):+.2f}", values,
+                     max(1.0, max(map(abs, values))),  # s can pass ±1
+                     f"{trace} {u}", f'data-unit="{u}" data-trace="{trace}"'
+                     if trace == "s" else f'data-unit="{u}"'))
     if chosen:
         sections.append(("The units of --units", "In the order given.",
                          rows))
@@ -2052,8 +2066,9 @@ def parse_args(argv):
                    "the gates saturate; write activations.html (TEXT "
                    "coloured by those units) and gates.svg beside it")
     p.add_argument("--units", metavar="N[,N...]",
-                   help="units for --activations, after the properties "
-                   "(default: the 8 that change most slowly over TEXT)")
+                   help="units for --activations, after the properties: "
+                   "3,17, or s51 for an LSTM's cell state (default: the 8 "
+                   "that change most slowly over TEXT)")
     p.add_argument("--resume", action="store_true",
                    help="continue training --model where it stopped, with "
                    "its saved data, sequence length, learning rate, "
@@ -2398,10 +2413,10 @@ def run_activations(args):
     text = args.activations
     ids = encode(text, vocab, "--activations text", args.model)
     hs, probs = hidden_trace(model, ids)
-    units = units_to_show(hs, args.units)
     cell_states, gates = gate_trace(model, ids)
     traces = {"h": hs} if cell_states is None else {"h": hs,
                                                     "s": cell_states}
+    units = units_to_show(traces, args.units)
     properties = text_properties(text)
     found = best_units(properties, traces)
     folder = os.path.dirname(args.model)
@@ -2412,13 +2427,13 @@ def run_activations(args):
                                             title))
     print(f"wrote {path}")
     print_found(found, len(text))
-    print("units of h given with --units:" if args.units is not None else
+    print("units given with --units:" if args.units is not None else
           "units of h that change slowly (the correlation of each value "
           "with the next):")
-    for u in units:
-        values = [h[u] for h in hs]
+    for trace, u in units:
+        values = [v[u] for v in traces[trace]]
         step_r = pearson(values[:-1], values[1:]) if len(hs) > 2 else None
-        print(f"h {u}: from {min(values):+.3f} to {max(values):+.3f}, "
+        print(f"{trace} {u}: from {min(values):+.3f} to {max(values):+.3f}, "
               f"with the next "
               f"{'-' if step_r is None else format(step_r, '+.2f')}")
     gate_saturation(model, hs, gates, os.path.join(folder, "gates.svg"),

@@ -227,3 +227,21 @@ def test_a_view_flag_without_its_view_trains_nothing(tmp_path, flag, value,
     # forgetting --activations must not quietly train over the model
     assert_error(run(tmp_path, flag, value), flag, f"goes with {mode} TEXT")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_units_can_name_an_lstm_cell_state(tmp_path):
+    # the finder may name "s 5"; --units s5 shows that very row
+    write(tmp_path, "data.txt", STORY)
+    assert run(tmp_path, *TINY, "--cell", "lstm").returncode == 0
+    result = run(tmp_path, "--activations", TEXT, "--units", "s5,h5,2")
+    assert result.returncode == 0, result.stderr
+    shown = [line.split(":")[0] for line in result.stdout.splitlines()
+             if line[:2] in ("h ", "s ")]
+    assert shown == ["s 5", "h 5", "h 2"]
+    page = (tmp_path / "activations.html").read_text(encoding="utf-8")
+    assert 'data-unit="5" data-trace="s"' in page
+
+
+def test_an_rnn_has_no_cell_state_to_show(trained):
+    assert_error(run(trained, "--activations", "Once", "--units", "s1"),
+                 "--units", "0 to 7", "'s1'")
