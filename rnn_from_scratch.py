@@ -1419,6 +1419,15 @@ def print_found(found, length):
         else:
             trace, u, r = found[name]
             print(f"{name:<9} {trace} {u:<3} {r:+.2f}   {what}")
+    best = {}                           # unit -> the properties it wins
+    for name, _ in PROPERTIES:
+        if found[name] is not None:
+            trace, u, _ = found[name]
+            best.setdefault(f"{trace} {u}", []).append(name)
+    for unit, names in best.items():
+        if len(names) > 1:
+            print(f"note: {unit} is the best unit for {' and '.join(names)}:"
+                  f" it may follow what they share, not each of them")
     if length < SHORT_TEXT:
         print(f"notice: the text has only {length} characters; the best of "
               f"many units can reach a high r by chance on so few; give a "

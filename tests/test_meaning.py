@@ -363,3 +363,15 @@ def test_no_notice_on_a_long_enough_text(capsys):
     rnn.print_found(found, rnn.SHORT_TEXT)
     out = capsys.readouterr().out
     assert "notice" not in out and out.count("(constant here)") == 8
+
+
+def test_a_unit_best_for_two_properties_is_noted(capsys):
+    # the same unit winning column and sentence may follow what they share
+    found = {name: None for name, _ in rnn.PROPERTIES}
+    found.update(column=("s", 51, 0.27), sentence=("s", 51, 0.59),
+                 word=("h", 62, 0.71))
+    rnn.print_found(found, 5000)
+    notes = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("note:")]
+    assert notes == ["note: s 51 is the best unit for column and sentence: "
+                     "it may follow what they share, not each of them"]
