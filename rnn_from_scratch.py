@@ -1,76 +1,46 @@
 """A character-level recurrent neural network in plain Python.
 
-One file, standard library only: read it top to bottom. It trains a vanilla
-RNN to predict the next character of a text file, then writes new text.
+One file, standard library only. It learns to predict the next character
+of a text, then writes new text. At each position t, x_t being the index
+of the input character and y_t that of the next one:
 
-For each position t, with x_t the index of the input character:
+    h_t = cell(x_t, h_{t-1})          hidden state: vanilla, GRU or LSTM
+    p_t = softmax(V·h_t + c)          probabilities of the next character
+    L   = Σ_t -log p_t[y_t]           the loss, summed over a chunk
 
-    h_t = tanh(U[:, x_t] + W·h_{t-1} + b)   hidden state   (hidden)
-    o_t = V·h_t + c                         scores         (vocab)
-    p_t = softmax(o_t)                      probabilities of the next char
-    L   = Σ_t -log p_t[y_t]                 cross-entropy; y_t = next char
+The story, from here to the '# ===' line, is the whole lesson and runs on
+its own: the constants; list math; the three cells, each a step_forward and
+step_backward pair; the model (output layer, backpropagation through time
+over a chunk, clipping and Adagrad, sampling); the data; the training loop;
+train_and_sample(). Below the line are the tools: model files, --resume and
+Ctrl-C; --check; looking inside; measuring; charts; main, the command line.
 
-U[:, x_t] is U times a one-hot vector, done as a column lookup. Training
-runs backpropagation through time over chunks of SEQUENCE_LENGTH chars,
-carries h from chunk to chunk, clips each gradient entry to [-5, 5] and
-updates with Adagrad:  memory += g²;  param -= rate·g / sqrt(memory + 1e-8).
-
---cell gru and --cell lstm swap the tanh line for a gated cell (classes GRU
-and LSTM below the vanilla one, with their equations); the output layer,
-the loss, training and sampling stay the same.
-
-Run:  python rnn_from_scratch.py                       train, then sample
-      python rnn_from_scratch.py --cell lstm           the same with an LSTM
-      python rnn_from_scratch.py --generate "Once"     sample from model.json
-      python rnn_from_scratch.py --gradient-flow TEXT  the vanishing gradient
-      python rnn_from_scratch.py --activations TEXT    units and gates, as HTML
-      python rnn_from_scratch.py --evaluate FILE       bits/char on a file
-      python rnn_from_scratch.py --check               check the backprop
-      python rnn_from_scratch.py --help                every flag
-
-Sections, in order. The model: list-math helpers, the recurrent neural
-network, gated cells, the GRU cell, the LSTM cell. The tools: data,
-vocabulary and model files; training; sampling and inference; checking
-the backward pass (--check); looking inside (gradient flow, single
-units, units that mean something, how the gates saturate); measuring
-(a counting baseline, the network against counting, --evaluate, copied
-text, --compare); charts; main.
+Run `python rnn_from_scratch.py` to train on data.txt and sample, with
+--check to check every backward pass, --help for every flag; in a notebook,
+paste the file, then train_and_sample(), or main(["--check"]).
 """
 
-# --- imports -----------------------------------------------------------------
-
-import argparse
-import difflib
-import html
-import json
 import math
 import os
 import random
-import re
-import shlex
-import shutil
-import signal
-import sys
-import tempfile
 import time
-import traceback
-from collections import Counter
+import types
 from operator import mul
 
 # --- constants: edit these, or pass the matching --flag ----------------------
 
 DATA_PATH = "data.txt"        # training text, UTF-8; 2 characters or more
 MODEL_PATH = "model.json"     # checkpoint; vocab.json, config.json go beside
-CELL = "rnn"                  # rnn (vanilla), gru or lstm: see the classes
+CELL = "rnn"                  # rnn (vanilla), gru or lstm
 HIDDEN_SIZE = 64              # hidden units; 16-256, time grows as hidden²
-SEQUENCE_LENGTH = 25          # chars per chunk of backprop; 10-100
+SEQUENCE_LENGTH = 25          # characters per chunk of backprop; 10-100
 LEARNING_RATE = 0.05          # Adagrad step size; 0.01-0.2, too high diverges
-MAX_ITERATIONS = 12000        # updates, one chunk each; 1,000-1,000,000
-SAMPLE_EVERY = 2000           # sample, validate and save this often
+MAX_ITERATIONS = 12000        # updates, one chunk each; --resume counts on
+SAMPLE_EVERY = 2000           # validate, sample and save this often
 SAMPLE_LENGTH = 300           # characters per sample; 0-10,000
 PRIME_TEXT = "Once upon a time"  # fed in before sampling; chars of the data
-TEMPERATURE = 0.5             # 1.0 = no change, < 1.0 safer, > 1.0 wilder
-                              # 0 = greedy: always the likeliest character
+TEMPERATURE = 0.5             # 1.0 = as learned, < 1.0 safer, > 1.0 wilder;
+                              # 0 = greedy; several, comma-separated, as a flag
 TOP_K = 0                     # draw among the K likeliest chars; 0 = all
 VALIDATION_FRACTION = 0.1     # last part of the data held out; 0-0.5
 LOG_EVERY = 100               # print a progress line this often
@@ -79,8 +49,23 @@ FLOW_STEPS = 50               # --gradient-flow looks this many steps back
 NGRAM_ORDER = 8               # counting baseline: n-grams of orders 1 to this
 NGRAM_MAX_CHARS = 2000000     # it counts at most this many training chars
 
-# --- list-math helpers -------------------------------------------------------
-# Vectors are lists of floats; matrices are lists of rows.
+SETTINGS = ("DATA_PATH", "MODEL_PATH", "CELL", "HIDDEN_SIZE",
+            "SEQUENCE_LENGTH", "LEARNING_RATE", "MAX_ITERATIONS",
+            "SAMPLE_EVERY", "SAMPLE_LENGTH", "PRIME_TEXT", "TEMPERATURE",
+            "TOP_K", "VALIDATION_FRACTION", "LOG_EVERY", "SEED",
+            "FLOW_STEPS", "NGRAM_ORDER", "NGRAM_MAX_CHARS")
+
+
+def settings(**changes):
+    """The constants above as one object, in lower case (s.hidden_size),
+    with some changed: settings(cell="lstm", hidden_size=32)."""
+    values = {name.lower(): globals()[name] for name in SETTINGS}
+    values.update(changes)
+    return types.SimpleNamespace(**values)
+
+
+# --- list math ---------------------------------------------------------------
+# A vector is a list of floats; a matrix is a list of rows.
 
 if hasattr(math, "sumprod"):
     dot = math.sumprod  # CPython 3.12+: one C loop over both lists
@@ -103,10 +88,8 @@ def transpose(matrix):
 
 def outer_sum(a_vectors, b_vectors):
     """Σ_t a_t b_tᵀ for T vectors a_t (n) and b_t (m) -> n×m matrix.
-
-    Computed as one matrix product: entry (i, j) is the dot of a's i-th
-    column with b's j-th column, so the loop over t runs in C.
-    """
+    Entry (i, j) is the dot of a's i-th column with b's j-th column, so
+    the loop over t runs in C."""
     b_columns = transpose(b_vectors)
     return [[dot(a_column, b_column) for b_column in b_columns]
             for a_column in transpose(a_vectors)]
@@ -119,6 +102,292 @@ def softmax(scores):
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
     return [e / total for e in exps], top + math.log(total)
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^-x), computed as 0.5 + 0.5·tanh(x/2): the same
+    number, but exp never overflows for a large |x|."""
+    return 0.5 + 0.5 * math.tanh(0.5 * x)
+
+
+def zeros_like(param):
+    """0.0 everywhere, shaped like param (a vector or a matrix)."""
+    if isinstance(param[0], list):
+        return [[0.0] * len(row) for row in param]
+    return [0.0] * len(param)
+
+
+def gaussian_matrix(rows, cols, std, rng):
+    """rows×cols matrix drawn from N(0, std²)."""
+    return [[rng.gauss(0.0, std) for _ in range(cols)] for _ in range(rows)]
+
+
+# --- the vanilla cell --------------------------------------------------------
+# A cell turns the input character x and the state before it into the state
+# after it, with U (G·hidden×vocab), W (G·hidden×hidden) and b (G·hidden):
+# G blocks of `hidden` rows, one per gate, in PyTorch's order, held by the
+# model (below) as self.U, self.W, self.b. Every cell has four methods:
+#   zero_state()                     the state before the first character
+#   hidden(state)                    the h of a state, for the output layer
+#   step_forward(x, state)           -> (next state, cache for backward)
+#   step_backward(dh_out, d_next, cache, WT) -> (da, dWh, d_prev)
+# da is dL/d(U[:, x] + b), dWh is dL/d(W·h): the chunk loop turns them into
+# dU, db and dW. d_next and d_prev are gradients shaped like the state.
+
+class RNNCell:
+    """The vanilla cell: one block (G = 1).
+
+        h' = tanh(U[:, x] + W·h + b)
+    """
+
+    GATES = 1
+
+    def zero_state(self):
+        """h = 0 (hidden)."""
+        return [0.0] * len(self.V[0])
+
+    def hidden(self, state):
+        """The state is h itself."""
+        return state
+
+    def initial_b(self, hidden_size):
+        """b starts at 0 (G·hidden)."""
+        return [0.0] * (self.GATES * hidden_size)
+
+    def step_forward(self, x, h):
+        """(h', cache) for input index x; h: hidden. The cache is h' itself,
+        whose tanh' = 1 - h'² the backward step needs."""
+        h_new = [math.tanh(U_row[x] + dot(W_row, h) + b_i)
+                 for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+        return h_new, h_new
+
+    def step_backward(self, dh_out, dh_next, cache, WT):
+        """One step back. dh_out = Vᵀ·dy and dh_next, both hidden: the parts
+        of dL/dh' through this step's output and through step t+1. cache:
+        h'. WT: hidden×hidden. Returns (dh_raw, dh_raw, dh_prev): dL/d(the
+        tanh's input), as da and as dWh, and dL/dh, step t-1's dh_next."""
+        h_new = cache
+        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # dh_out + dh_next
+        dh_raw = [(1.0 - hi * hi) * d                # dh_raw = (1 - h'²) ⊙ dh
+                  for hi, d in zip(h_new, dh)]
+        dh_prev = matvec(WT, dh_raw)                 # dh_prev = Wᵀ·dh_raw
+        return dh_raw, dh_raw, dh_prev
+
+
+# --- the GRU cell ------------------------------------------------------------
+
+class GRUCell(RNNCell):
+    """Gated recurrent unit; blocks r, z, n as in PyTorch's nn.GRU (G = 3),
+    and h as its state. With a = U[:, x] + b and Wh = W·h, 3·hidden each:
+
+        r  = σ(a_r + Wh_r)                           reset gate
+        z  = σ(a_z + Wh_z)                           update gate
+        n  = tanh(a_n + r ⊙ Wh_n)                    candidate
+        h' = (1 - z) ⊙ n + z ⊙ h                     new hidden state
+    """
+
+    GATES = 3
+
+    def step_forward(self, x, h):
+        """(h', cache) for input index x; h: hidden."""
+        H = len(h)
+        a = [U_row[x] + b_i for U_row, b_i in zip(self.U, self.b)]
+        Wh = matvec(self.W, h)                           # W·h, all blocks
+        r = [sigmoid(ai + wi) for ai, wi in zip(a[:H], Wh[:H])]
+        z = [sigmoid(ai + wi) for ai, wi in zip(a[H:2 * H], Wh[H:2 * H])]
+        n = [math.tanh(ai + ri * wi)                     # candidate
+             for ai, ri, wi in zip(a[2 * H:], r, Wh[2 * H:])]
+        h_new = [(1.0 - zi) * ni + zi * hi for zi, ni, hi in zip(z, n, h)]
+        return h_new, (h, r, z, n, Wh[2 * H:])
+
+    def step_backward(self, dh_out, dh_next, cache, WT):
+        """One step back, as the vanilla cell's. cache: (h, r, z, n, Wh_n),
+        Wh_n the n block of W·h. WT: hidden×(3·hidden). Returns (da, dWh,
+        dh_prev): dL/da and dL/d(Wh), 3·hidden each, and dL/dh (hidden)."""
+        h, r, z, n, Wh_n = cache
+        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # dh_out + dh_next
+        dn_raw = [d * (1.0 - zi) * (1.0 - ni * ni)   # dn_raw = dh ⊙ (1 - z)
+                  for d, zi, ni in zip(dh, z, n)]    #          ⊙ (1 - n²)
+        dz_raw = [d * (hi - ni) * zi * (1.0 - zi)    # dz_raw = dh ⊙ (h - n)
+                  for d, hi, ni, zi in zip(dh, h, n, z)]  #     ⊙ z ⊙ (1 - z)
+        dr_raw = [d * wi * ri * (1.0 - ri)           # dr_raw = dn_raw ⊙ Wh_n
+                  for d, wi, ri in zip(dn_raw, Wh_n, r)]  #     ⊙ r ⊙ (1 - r)
+        da = dr_raw + dz_raw + dn_raw                # da: a adds to all three
+        dWh = dr_raw + dz_raw + [d * ri              # dWh_n = dn_raw ⊙ r
+                                 for d, ri in zip(dn_raw, r)]
+        dh_prev = [d * zi + dot(W_col, dWh)          # dh_prev = z ⊙ dh
+                   for d, zi, W_col in zip(dh, z, WT)]  #         + Wᵀ·dWh
+        return da, dWh, dh_prev
+
+
+# --- the LSTM cell -----------------------------------------------------------
+
+class LSTMCell:
+    """Long short-term memory; blocks i, f, g, o as in PyTorch's nn.LSTM
+    (G = 4); its state is [h, s], s the cell state. With the 4·hidden
+    pre-activation pre = U[:, x] + b + W·h, split into blocks:
+
+        i  = σ(pre_i)                                input gate
+        f  = σ(pre_f)                                forget gate
+        g  = tanh(pre_g)                             candidate
+        o  = σ(pre_o)                                output gate
+        s' = f ⊙ s + i ⊙ g                           new cell state
+        h' = o ⊙ tanh(s')                            new hidden state
+    """
+
+    GATES = 4
+
+    def zero_state(self):
+        """[h, s] = [0, 0], hidden each."""
+        return [[0.0] * len(self.V[0]), [0.0] * len(self.V[0])]
+
+    def hidden(self, state):
+        """h of [h, s]."""
+        return state[0]
+
+    def initial_b(self, hidden_size):
+        """b starts at 0 but for the forget gate's 1: f = σ(1) = 0.73, so
+        the cell state and its gradient carry over from the first update."""
+        return ([0.0] * hidden_size + [1.0] * hidden_size
+                + [0.0] * (2 * hidden_size))
+
+    def step_forward(self, x, state):
+        """([h', s'], cache) for input index x; state: [h, s]."""
+        h, s = state
+        H = len(h)
+        pre = [U_row[x] + b_i + dot(W_row, h)            # all four blocks
+               for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+        i = [sigmoid(v) for v in pre[:H]]                # input gate
+        f = [sigmoid(v) for v in pre[H:2 * H]]           # forget gate
+        g = [math.tanh(v) for v in pre[2 * H:3 * H]]     # candidate
+        o = [sigmoid(v) for v in pre[3 * H:]]            # output gate
+        s_new = [fi * si + ii * gi for fi, si, ii, gi in zip(f, s, i, g)]
+        tanh_s = [math.tanh(v) for v in s_new]
+        h_new = [oi * ti for oi, ti in zip(o, tanh_s)]
+        return [h_new, s_new], (s, i, f, g, o, tanh_s)
+
+    def step_backward(self, dh_out, d_next, cache, WT):
+        """One step back. dh_out = Vᵀ·dy (hidden); d_next: [dh_next,
+        ds_next] from step t+1. cache: (s, i, f, g, o, tanh_s), s the
+        previous cell state, tanh_s = tanh(s'). WT: hidden×(4·hidden).
+        Returns (dpre, dpre, [dh_prev, ds_prev]): dL/d(pre), 4·hidden, as
+        da and as dWh (both add into pre), then step t-1's d_next."""
+        s, i, f, g, o, tanh_s = cache
+        dh_next, ds_next = d_next
+        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # dh_out + dh_next
+        ds = [d_s + d * oi * (1.0 - ti * ti)         # ds = ds_next + dh ⊙ o
+              for d_s, d, oi, ti in zip(ds_next, dh, o, tanh_s)]
+        #                                              ⊙ (1 - tanh²(s'))
+        di_raw = [d * gi * ii * (1.0 - ii)           # di_raw = ds ⊙ g
+                  for d, gi, ii in zip(ds, g, i)]    #          ⊙ i ⊙ (1 - i)
+        df_raw = [d * si * fi * (1.0 - fi)           # df_raw = ds ⊙ s
+                  for d, si, fi in zip(ds, s, f)]    #          ⊙ f ⊙ (1 - f)
+        dg_raw = [d * ii * (1.0 - gi * gi)           # dg_raw = ds ⊙ i
+                  for d, ii, gi in zip(ds, i, g)]    #          ⊙ (1 - g²)
+        do_raw = [d * ti * oi * (1.0 - oi)           # do_raw = dh ⊙ tanh(s')
+                  for d, ti, oi in zip(dh, tanh_s, o)]  #       ⊙ o ⊙ (1 - o)
+        dpre = di_raw + df_raw + dg_raw + do_raw     # dpre: all four blocks
+        dh_prev = matvec(WT, dpre)                   # dh_prev = Wᵀ·dpre
+        ds_prev = [d * fi for d, fi in zip(ds, f)]   # ds_prev = ds ⊙ f
+        return dpre, dpre, [dh_prev, ds_prev]
+
+
+# --- the model: output layer, backprop through time, Adagrad, sampling -------
+
+PARAM_NAMES = ("U", "W", "V", "b", "c")
+
+
+class Model:
+    """A cell's U, W and b (G blocks), and the output layer's V (vocab×
+    hidden) and c (vocab): plain lists of floats, which you may edit. RNN,
+    GRU and LSTM, below, each join a cell to this class."""
+
+    def __init__(self, vocab_size, hidden_size, seed=None):
+        rng = random.Random(seed)
+        rows = self.GATES * hidden_size
+        # std 1/sqrt(terms summed): U adds one column, W·h sums `hidden`
+        # terms; V starts tiny, so the first guesses are uniform
+        self.U = gaussian_matrix(rows, vocab_size, 1.0, rng)
+        self.W = gaussian_matrix(rows, hidden_size, hidden_size ** -0.5, rng)
+        self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
+        self.b = self.initial_b(hidden_size)
+        self.c = [0.0] * vocab_size
+        # Adagrad memory: running sum of squared gradients, one per weight
+        self.memory = {name: zeros_like(getattr(self, name))
+                       for name in PARAM_NAMES}
+
+    def scores(self, state):
+        """o = V·h + c: one score per vocabulary character."""
+        h = self.hidden(state)
+        return [dot(V_row, h) + c_i for V_row, c_i in zip(self.V, self.c)]
+
+    def step(self, x, state):
+        """The state after input index x."""
+        return self.step_forward(x, state)[0]
+
+    def loss_and_gradients(self, inputs, targets, state):
+        """Forward and backward over one chunk of T = len(inputs) chars.
+        Returns (loss: nats summed over the chunk, grads: {"U", ..., "c"}
+        shaped like the parameters, exact and unclipped, the last state)."""
+        T = len(inputs)
+        states, caches, ps = {-1: state}, {}, {}
+        loss = 0.0
+        for t in range(T):                               # forward pass
+            states[t], caches[t] = self.step_forward(inputs[t], states[t - 1])
+            o = self.scores(states[t])                   # scores
+            ps[t], lse = softmax(o)                      # probabilities
+            loss += lse - o[targets[t]]                  # -log p_t[y_t]
+
+        VT, WT = transpose(self.V), transpose(self.W)    # columns as rows
+        dU = zeros_like(self.U)
+        dys, das, dWhs = [None] * T, [None] * T, [None] * T
+        d_next = self.zero_state()           # dL/d(state) from past the end
+        for t in reversed(range(T)):                     # backward pass
+            dy = list(ps[t])
+            dy[targets[t]] -= 1.0                        # dL/do = p - onehot
+            dh_out = [dot(V_col, dy) for V_col in VT]    # Vᵀ·dy, into h_t
+            da, dWh, d_next = self.step_backward(        # through the cell
+                dh_out, d_next, caches[t], WT)
+            for i, d in enumerate(da):                   # dU[:, x_t] += da
+                dU[i][inputs[t]] += d
+            dys[t], das[t], dWhs[t] = dy, da, dWh
+
+        h_prevs = [self.hidden(states[t - 1]) for t in range(T)]
+        h_nows = [self.hidden(states[t]) for t in range(T)]
+        grads = {"U": dU,
+                 "W": outer_sum(dWhs, h_prevs),          # Σ dWh h_{t-1}ᵀ
+                 "V": outer_sum(dys, h_nows),            # Σ dy h_tᵀ
+                 "b": [sum(col) for col in zip(*das)],   # Σ da
+                 "c": [sum(col) for col in zip(*dys)]}   # Σ dy
+        return loss, grads, states[T - 1]
+
+    def update(self, grads, learning_rate):
+        """Clip each gradient entry to [-5, 5], then take an Adagrad step.
+        grads itself is left as it was."""
+        for name in PARAM_NAMES:
+            param, memory, grad = (getattr(self, name), self.memory[name],
+                                   grads[name])
+            if name in ("b", "c"):                       # a vector: one row
+                param, memory, grad = [param], [memory], [grad]
+            for p_row, m_row, g_row in zip(param, memory, grad):
+                g_row = [g if -5.0 <= g <= 5.0 else math.copysign(5.0, g)
+                         for g in g_row]                 # clip
+                m_row[:] = [m + g * g                    # memory += g²
+                            for m, g in zip(m_row, g_row)]
+                p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
+                            for p, g, m in zip(p_row, g_row, m_row)]
+
+    def sample(self, state, first_index, length, temperature=1.0, rng=None,
+               top_k=0):
+        """Feed first_index (state: the state before it), then draw `length`
+        characters, each fed back in; return their indices."""
+        rng = rng or random.Random()
+        x, drawn = first_index, []
+        for _ in range(length):
+            state = self.step(x, state)
+            x = pick_next(self.scores(state), temperature, top_k, rng)
+            drawn.append(x)
+        return drawn
 
 
 def pick_next(scores, temperature, top_k, rng):
@@ -137,378 +406,50 @@ def pick_next(scores, temperature, top_k, rng):
     return rng.choices(choices, weights=probs)[0]
 
 
-def zeros_like(param):
-    """0.0 everywhere, shaped like param (a vector or a matrix)."""
-    if isinstance(param[0], list):
-        return [[0.0] * len(row) for row in param]
-    return [0.0] * len(param)
+class RNN(RNNCell, Model):
+    """The vanilla RNN: the vanilla cell with the model around it."""
 
 
-def gaussian_matrix(rows, cols, std, rng):
-    """rows×cols matrix drawn from N(0, std²)."""
-    return [[rng.gauss(0.0, std) for _ in range(cols)] for _ in range(rows)]
+class GRU(GRUCell, Model):
+    """The GRU cell with the model around it."""
 
 
-# --- the recurrent neural network --------------------------------------------
-
-PARAM_NAMES = ("U", "W", "V", "b", "c")
-
-
-class RecurrentNeuralNetwork:
-    """Vanilla RNN. U: hidden×vocab, W: hidden×hidden, V: vocab×hidden,
-    b: hidden, c: vocab. Plain lists of floats, which you may edit."""
-
-    def __init__(self, vocab_size, hidden_size, seed=None):
-        rng = random.Random(seed)
-        # std 1/sqrt(terms summed): U adds one column, W·h sums `hidden`
-        # terms; V starts tiny, so the first guesses are uniform
-        self.U = gaussian_matrix(hidden_size, vocab_size, 1.0, rng)
-        self.W = gaussian_matrix(hidden_size, hidden_size,
-                                 hidden_size ** -0.5, rng)
-        self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
-        self.b = [0.0] * hidden_size
-        self.c = [0.0] * vocab_size
-        # Adagrad memory: running sum of squared gradients, one per weight
-        self.memory = {name: zeros_like(getattr(self, name))
-                       for name in PARAM_NAMES}
-
-    def zero_state(self):
-        """h = 0: the state before the first character."""
-        return [0.0] * len(self.b)
-
-    def step(self, x, h):
-        """h_t = tanh(U[:, x] + W·h + b) for input index x; h: hidden."""
-        return [math.tanh(U_row[x] + dot(W_row, h) + b_i)
-                for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
-
-    def scores(self, h):
-        """o_t = V·h + c: one score per vocabulary character."""
-        return [dot(V_row, h) + c_i for V_row, c_i in zip(self.V, self.c)]
-
-    def loss_and_gradients(self, inputs, targets, h_prev):
-        """Forward and backward over one chunk of T = len(inputs) chars.
-
-        Returns (loss: nats summed over the chunk, grads: {"U", ..., "c"}
-        shaped like the parameters, exact and unclipped, h_last: hidden).
-        """
-        T = len(inputs)
-        hs, ps = {-1: list(h_prev)}, {}
-        loss = 0.0
-        for t in range(T):                               # forward pass
-            hs[t] = self.step(inputs[t], hs[t - 1])      # hidden state
-            o = self.scores(hs[t])                       # scores
-            ps[t], lse = softmax(o)                      # probabilities
-            loss += lse - o[targets[t]]                  # -log p_t[y_t]
-
-        VT, WT = transpose(self.V), transpose(self.W)    # columns as rows
-        dU = zeros_like(self.U)
-        dys, dh_raws = [None] * T, [None] * T
-        dh_next = [0.0] * len(self.b)                    # from step t+1
-        for t in reversed(range(T)):                     # backward pass
-            dy = list(ps[t])
-            dy[targets[t]] -= 1.0                        # dL/do = p - onehot
-            dh = [dot(V_col, dy) + n                     # backprop into h
-                  for V_col, n in zip(VT, dh_next)]
-            dh_raw = [(1.0 - h * h) * d                  # backprop thru tanh
-                      for h, d in zip(hs[t], dh)]
-            for i, d in enumerate(dh_raw):               # dU[:, x_t] += dh_raw
-                dU[i][inputs[t]] += d
-            dh_next = matvec(WT, dh_raw)                 # Wᵀ·dh_raw, to t-1
-            dys[t], dh_raws[t] = dy, dh_raw
-
-        h_prevs = [hs[t - 1] for t in range(T)]
-        h_nows = [hs[t] for t in range(T)]
-        grads = {"U": dU,
-                 "W": outer_sum(dh_raws, h_prevs),       # Σ dh_raw h_{t-1}ᵀ
-                 "V": outer_sum(dys, h_nows),            # Σ dy h_tᵀ
-                 "b": [sum(col) for col in zip(*dh_raws)],  # Σ dh_raw
-                 "c": [sum(col) for col in zip(*dys)]}      # Σ dy
-        return loss, grads, hs[T - 1]
-
-    def update(self, grads, learning_rate):
-        """Clip each gradient entry to [-5, 5], then take an Adagrad step.
-        grads itself is left as it was."""
-        for name in PARAM_NAMES:
-            param, memory, grad = (getattr(self, name), self.memory[name],
-                                   grads[name])
-            if name in ("b", "c"):                       # a vector: one row
-                param, memory, grad = [param], [memory], [grad]
-            for p_row, m_row, g_row in zip(param, memory, grad):
-                g_row = [g if -5.0 <= g <= 5.0 else math.copysign(5.0, g)
-                         for g in g_row]                 # clip
-                m_row[:] = [m + g * g                    # memory += g²
-                            for m, g in zip(m_row, g_row)]
-                p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
-                            for p, g, m in zip(p_row, g_row, m_row)]
-
-    def sample(self, h, first_index, length, temperature=1.0, rng=None,
-               top_k=0):
-        """Feed first_index, then draw `length` characters, feeding each
-        back in. h: hidden state before first_index. Returns the indices
-        drawn. temperature and top_k: see pick_next."""
-        rng = rng or random.Random()
-        x, drawn = first_index, []
-        for _ in range(length):
-            h = self.step(x, h)
-            x = pick_next(self.scores(h), temperature, top_k, rng)
-            drawn.append(x)
-        return drawn
+class LSTM(LSTMCell, Model):
+    """The LSTM cell with the model around it."""
 
 
-# --- gated cells: what the GRU and the LSTM share ----------------------------
-# A gated cell stacks G blocks of `hidden` rows in U, W and b, one block per
-# gate, in PyTorch's order. GatedRNN is the vanilla class with the tanh line
-# taken out:
-#   kept from RecurrentNeuralNetwork: update and sample, unchanged, and the
-#       output layer (scores), read through the state's h;
-#   replaced here: __init__ (G blocks of U, W and b), zero_state, step, and
-#       loss_and_gradients, the same chunk loop as the vanilla one, calling
-#       the cell's step_forward and step_backward for each character;
-#   left to GRU and LSTM: GATES, step_forward and step_backward (and the
-#       LSTM's (h, s) state and forget-gate bias).
-
-def sigmoid(x):
-    """σ(x) = 1 / (1 + e^-x), computed as 0.5 + 0.5·tanh(x/2): the same
-    number, but exp never overflows for a large |x|."""
-    return 0.5 + 0.5 * math.tanh(0.5 * x)
+CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 
 
-def hidden_of(state):
-    """h of a state: the state itself, or the h of an LSTM's (h, s)."""
-    return state[0] if isinstance(state, tuple) else state
-
-
-class GatedRNN(RecurrentNeuralNetwork):
-    """Base of GRU and LSTM. U: (G·hidden)×vocab, W: (G·hidden)×hidden,
-    b: G·hidden, stacked block by block; V: vocab×hidden, c: vocab.
-    A subclass sets GATES (G) and writes step_forward and step_backward."""
-
-    def __init__(self, vocab_size, hidden_size, seed=None):
-        rng = random.Random(seed)
-        rows = self.GATES * hidden_size
-        # each block initialised like the vanilla RNN's U, W and b (for
-        # the GRU, 0.1 bits/char better than PyTorch's init; see README)
-        self.U = gaussian_matrix(rows, vocab_size, 1.0, rng)
-        self.W = gaussian_matrix(rows, hidden_size, hidden_size ** -0.5, rng)
-        self.V = gaussian_matrix(vocab_size, hidden_size, 0.01, rng)
-        self.b = [0.0] * rows
-        self.c = [0.0] * vocab_size
-        self.memory = {name: zeros_like(getattr(self, name))
-                       for name in PARAM_NAMES}
-
-    def zero_state(self):
-        """h = 0: the state before the first character."""
-        return [0.0] * len(self.V[0])
-
-    def step(self, x, state):
-        """The state after input index x."""
-        return self.step_forward(x, state)[0]
-
-    def scores(self, state):
-        """o_t = V·h_t + c, from the state's h."""
-        return super().scores(hidden_of(state))
-
-    def loss_and_gradients(self, inputs, targets, state):
-        """Forward and backward over one chunk, as the vanilla RNN's, with
-        the cell's step_forward and step_backward for each character.
-        Returns (loss in nats, grads exact and unclipped, last state)."""
-        T = len(inputs)
-        states, caches, ps = {-1: state}, {}, {}
-        loss = 0.0
-        for t in range(T):                               # forward pass
-            states[t], caches[t] = self.step_forward(inputs[t], states[t - 1])
-            o = self.scores(states[t])                   # scores
-            ps[t], lse = softmax(o)                      # probabilities
-            loss += lse - o[targets[t]]                  # -log p_t[y_t]
-
-        VT, WT = transpose(self.V), transpose(self.W)    # columns as rows
-        dU = zeros_like(self.U)
-        dys, das, dWhs = [None] * T, [None] * T, [None] * T
-        # dL/d(state_t) from step t+1: zero past the chunk's end. It has
-        # the state's shape, h or (h, s), so zero_state() makes it
-        d_next = self.zero_state()
-        for t in reversed(range(T)):                     # backward pass
-            dy = list(ps[t])
-            dy[targets[t]] -= 1.0                        # dL/do = p - onehot
-            dh_out = [dot(V_col, dy) for V_col in VT]    # Vᵀ·dy, into h_t
-            da, dWh, d_next = self.step_backward(        # through the cell
-                dh_out, d_next, caches[t], WT)
-            for i, d in enumerate(da):                   # dU[:, x_t] += da
-                dU[i][inputs[t]] += d
-            dys[t], das[t], dWhs[t] = dy, da, dWh
-
-        h_prevs = [hidden_of(states[t - 1]) for t in range(T)]
-        h_nows = [hidden_of(states[t]) for t in range(T)]
-        grads = {"U": dU,
-                 "W": outer_sum(dWhs, h_prevs),          # Σ dWh h_{t-1}ᵀ
-                 "V": outer_sum(dys, h_nows),            # Σ dy h_tᵀ
-                 "b": [sum(col) for col in zip(*das)],   # Σ da
-                 "c": [sum(col) for col in zip(*dys)]}   # Σ dy
-        return loss, grads, states[T - 1]
-
-
-# --- the GRU cell ------------------------------------------------------------
-
-class GRU(GatedRNN):
-    """Gated recurrent unit; blocks r, z, n as in PyTorch's nn.GRU. With
-    a = U[:, x] + b and Wh = W·h, both 3·hidden, split into blocks:
-
-        r  = σ(a_r + Wh_r)                           reset gate
-        z  = σ(a_z + Wh_z)                           update gate
-        n  = tanh(a_n + r ⊙ Wh_n)                    candidate
-        h' = (1 - z) ⊙ n + z ⊙ h                     new hidden state
-    """
-
-    GATES = 3
-
-    def step_forward(self, x, h):
-        """(h', cache for step_backward) for input index x; h: hidden."""
-        H = len(h)
-        a = [U_row[x] + b_i for U_row, b_i in zip(self.U, self.b)]
-        Wh = matvec(self.W, h)                           # W·h, all blocks
-        r = [sigmoid(ai + wi) for ai, wi in zip(a[:H], Wh[:H])]
-        z = [sigmoid(ai + wi) for ai, wi in zip(a[H:2 * H], Wh[H:2 * H])]
-        n = [math.tanh(ai + ri * wi)                     # candidate
-             for ai, ri, wi in zip(a[2 * H:], r, Wh[2 * H:])]
-        h_new = [(1.0 - zi) * ni + zi * hi for zi, ni, hi in zip(z, n, h)]
-        return h_new, (h, r, z, n, Wh[2 * H:])
-
-    def step_backward(self, dh_out, dh_next, cache, WT):
-        """One step back. dh_out: Vᵀ·dy, the part of dL/dh' that comes
-        through this step's output; dh_next: the part through step t+1
-        (both hidden). cache: (h, r, z, n, Wh_n) from step_forward, Wh_n
-        being the n block of W·h. WT: W transposed, hidden×(3·hidden).
-        Returns (da, dWh, dh_prev): dL/da and dL/d(Wh), the gradients of
-        a = U[:, x] + b and Wh = W·h (3·hidden each), and dL/dh (hidden),
-        which step t-1 receives as its dh_next."""
-        h, r, z, n, Wh_n = cache
-        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # all of dL/dh'
-        dn_raw = [d * (1.0 - zi) * (1.0 - ni * ni)       # thru (1-z)n, tanh
-                  for d, zi, ni in zip(dh, z, n)]
-        dz_raw = [d * (hi - ni) * zi * (1.0 - zi)        # thru z(h-n), σ
-                  for d, hi, ni, zi in zip(dh, h, n, z)]
-        dr_raw = [d * wi * ri * (1.0 - ri)               # thru r ⊙ Wh_n, σ
-                  for d, wi, ri in zip(dn_raw, Wh_n, r)]
-        da = dr_raw + dz_raw + dn_raw                    # a adds to all 3
-        dWh = dr_raw + dz_raw + [d * ri                  # Wh_n is scaled
-                                 for d, ri in zip(dn_raw, r)]  # by r
-        dh_prev = [d * zi + dot(W_col, dWh)              # z ⊙ dh + Wᵀ·dWh
-                   for d, zi, W_col in zip(dh, z, WT)]
-        return da, dWh, dh_prev
-
-
-# --- the LSTM cell -----------------------------------------------------------
-
-class LSTM(GatedRNN):
-    """Long short-term memory; blocks i, f, g, o as in PyTorch's nn.LSTM.
-    The state is (h, s), s being the cell state. With the pre-activation
-    pre = U[:, x] + b + W·h (4·hidden), split into blocks:
-
-        i  = σ(pre_i)                                input gate
-        f  = σ(pre_f)                                forget gate
-        g  = tanh(pre_g)                             candidate
-        o  = σ(pre_o)                                output gate
-        s' = f ⊙ s + i ⊙ g                           new cell state
-        h' = o ⊙ tanh(s')                            new hidden state
-    """
-
-    GATES = 4
-
-    def __init__(self, vocab_size, hidden_size, seed=None):
-        super().__init__(vocab_size, hidden_size, seed)
-        # forget-gate bias 1: f starts near σ(1) = 0.73, so the cell state
-        # and its gradient carry over several steps from the first update
-        # (10 steps back, about 7x the gradient of bias 0; see README)
-        self.b[hidden_size:2 * hidden_size] = [1.0] * hidden_size
-
-    def zero_state(self):
-        """(h, s) = (0, 0): the state before the first character."""
-        return [0.0] * len(self.V[0]), [0.0] * len(self.V[0])
-
-    def step_forward(self, x, state):
-        """((h', s'), cache for step_backward) for input index x."""
-        h, s = state
-        H = len(h)
-        pre = [U_row[x] + b_i + dot(W_row, h)            # all four blocks
-               for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
-        i = [sigmoid(v) for v in pre[:H]]                # input gate
-        f = [sigmoid(v) for v in pre[H:2 * H]]           # forget gate
-        g = [math.tanh(v) for v in pre[2 * H:3 * H]]     # candidate
-        o = [sigmoid(v) for v in pre[3 * H:]]            # output gate
-        s_new = [fi * si + ii * gi for fi, si, ii, gi in zip(f, s, i, g)]
-        tanh_s = [math.tanh(v) for v in s_new]
-        h_new = [oi * ti for oi, ti in zip(o, tanh_s)]
-        return (h_new, s_new), (s, i, f, g, o, tanh_s)
-
-    def step_backward(self, dh_out, d_next, cache, WT):
-        """One step back. dh_out: Vᵀ·dy, the part of dL/dh' that comes
-        through this step's output (hidden); d_next: the pair (dh_next,
-        ds_next), dL/dh' and dL/ds' through step t+1. cache: (s, i, f, g,
-        o, tanh_s) from step_forward, s being the previous cell state and
-        tanh_s = tanh(s'). WT: W transposed, hidden×(4·hidden). Returns
-        (dpre, dpre, (dh_prev, ds_prev)): dL/d(pre) (4·hidden) twice,
-        because U[:, x] + b and W·h add into the same pre, then the pair
-        that step t-1 receives as its d_next."""
-        s, i, f, g, o, tanh_s = cache
-        dh_next, ds_next = d_next
-        dh = [d1 + d2 for d1, d2 in zip(dh_out, dh_next)]  # all of dL/dh'
-        ds = [d_s + d * oi * (1.0 - ti * ti)             # thru tanh(s'),
-              for d_s, d, oi, ti in zip(ds_next, dh, o, tanh_s)]  # + ds'
-        di_raw = [d * gi * ii * (1.0 - ii)               # thru i ⊙ g, σ
-                  for d, gi, ii in zip(ds, g, i)]
-        df_raw = [d * si * fi * (1.0 - fi)               # thru f ⊙ s, σ
-                  for d, si, fi in zip(ds, s, f)]
-        dg_raw = [d * ii * (1.0 - gi * gi)               # thru i ⊙ g, tanh
-                  for d, ii, gi in zip(ds, i, g)]
-        do_raw = [d * ti * oi * (1.0 - oi)               # thru o ⊙ tanh, σ
-                  for d, ti, oi in zip(dh, tanh_s, o)]
-        dpre = di_raw + df_raw + dg_raw + do_raw         # all four blocks
-        dh_prev = matvec(WT, dpre)                       # Wᵀ·dpre, to t-1
-        ds_prev = [d * fi for d, fi in zip(ds, f)]       # thru f ⊙ s, to t-1
-        return dpre, dpre, (dh_prev, ds_prev)
-
-
-CELLS = {"rnn": RecurrentNeuralNetwork, "gru": GRU, "lstm": LSTM}
-
-
-# --- data, vocabulary and model files ----------------------------------------
+# --- the data: text, vocabulary, the split -----------------------------------
 
 class UserError(Exception):
     """A mistake in the user's input: main() prints it as one line,
     'error: ...', and exits with status 2."""
 
 
-def read_text(path, hint="pass --data with the path of a text file"):
-    """The text of a UTF-8 file, with Windows line endings made \\n. hint:
-    what to do if there is no such file."""
+def read_text(path, what="data file"):
+    """The text of a UTF-8 file of 2 characters or more, \\r\\n made \\n."""
     if not os.path.isfile(path):
         problem = "is a folder" if os.path.isdir(path) else "was not found"
-        raise UserError(f"data file {path} {problem}; {hint}")
+        raise UserError(f"{what} {path} {problem}")
     try:
         with open(path, "rb") as f:
             raw = f.read()
-    except OSError as e:
-        raise UserError(f"cannot read data file {path}: {e.strerror}")
-    try:
         text = raw.decode("utf-8")
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise UserError(f"{path} is not valid UTF-8: byte "
-                        f"0x{raw[e.start]:02x} at byte offset {e.start} "
-                        f"(line {line}); "
-                        f"save the file as UTF-8 and try again")
+        raise UserError(f"{path} is not valid UTF-8: byte 0x{raw[e.start]:02x}"
+                        f" at byte offset {e.start} (line {line}); save the "
+                        f"file as UTF-8 and try again")
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if len(text) < 2:
         size = "is empty" if not text else "has only 1 character"
-        raise UserError(f"data file {path} {size}; it needs at least 2 "
+        raise UserError(f"{what} {path} {size}; it needs at least 2 "
                         f"characters (an input and the next one to predict)")
     return text
-
-
-def show_chars(chars, limit=60):
-    """Characters as Python literals, e.g. 'a' '\\n', shortened if long."""
-    shown = " ".join(repr(ch) for ch in chars)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 def encode(text, vocab, what="the text", source="the vocabulary"):
@@ -526,11 +467,211 @@ def encode(text, vocab, what="the text", source="the vocabulary"):
     return [index[ch] for ch in text]
 
 
+def show_chars(chars, limit=60):
+    """Characters as Python literals, e.g. 'a' '\\n', shortened if long."""
+    shown = " ".join(repr(ch) for ch in chars)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
+def split_data(text, fraction):
+    """(training text, validation text): the last `fraction`, or ""."""
+    n_val = int(len(text) * fraction)
+    if n_val < 2 or len(text) - n_val < 2:
+        return text, ""
+    return text[:-n_val], text[-n_val:]
+
+
+# --- training ----------------------------------------------------------------
+
+class Run:
+    """Where training stands: updates done, where the next chunk starts, the
+    state carried over, the smoothed loss and the [iteration, bits] history."""
+
+    def __init__(self, model, vocab_size):
+        start = math.log2(vocab_size)                # a uniform guess
+        self.iteration, self.position = 0, 0
+        self.state, self.smooth_loss = model.zero_state(), start
+        self.history = {"train": [[0, start]], "val": []}
+
+
+def log_probs(model, ids):
+    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, from the zero state."""
+    state, logs = model.zero_state(), []
+    for x, y in zip(ids, ids[1:]):
+        state = model.step(x, state)
+        o = model.scores(state)
+        logs.append(o[y] - softmax(o)[1])                # ln p[y]
+    return logs
+
+
+def evaluate(model, ids):
+    """Average loss in bits per character of predicting ids[1:] from ids."""
+    return -sum(log_probs(model, ids)) / (len(ids) - 1) / math.log(2)
+
+
+def generate(model, vocab, prime_ids, length, temperature, rng, top_k=0):
+    """The prime's text, fed in one character at a time to set the state,
+    and `length` characters sampled after it."""
+    state = model.zero_state()
+    for x in prime_ids[:-1]:
+        state = model.step(x, state)
+    drawn = model.sample(state, prime_ids[-1], length, temperature, rng,
+                         top_k)
+    return "".join(vocab[i] for i in prime_ids + drawn)
+
+
+def print_sample(title, text):
+    """Print text framed by rules of dashes."""
+    print(f"--- {title} ".ljust(79, "-"))
+    print(text)
+    print("-" * 79, flush=True)
+
+
+def clock(seconds):
+    """Seconds as m:ss."""
+    return "%d:%02d" % divmod(int(seconds), 60)
+
+
+def train(model, train_ids, val_ids, run, s, sample, after_update=None):
+    """Update the model until run.iteration is s.max_iterations, a chunk of
+    s.sequence_length characters each; print progress every s.log_every,
+    and validate and print sample() every s.sample_every. The tools pass
+    after_update(at_checkpoint), run after each update, to save or stop."""
+    start_bits, val_bits = run.history["train"][0][1], None
+    start_time, start_iteration, chars = time.monotonic(), run.iteration, 0
+    while run.iteration < s.max_iterations:
+        # the next chunk; at the end of the text, wrap and reset h
+        if run.position + 1 >= len(train_ids):
+            run.position, run.state = 0, model.zero_state()
+        end = min(run.position + s.sequence_length, len(train_ids) - 1)
+        inputs = train_ids[run.position:end]
+        targets = train_ids[run.position + 1:end + 1]
+
+        loss, grads, state = model.loss_and_gradients(inputs, targets,
+                                                      run.state)
+        bits = loss / len(inputs) / math.log(2)
+        iteration = run.iteration + 1
+        if not math.isfinite(bits) or bits > 3 * start_bits:
+            raise diverged(iteration, f"loss {bits:.3g} bits/char", s)
+        model.update(grads, s.learning_rate)
+        chars += len(inputs)
+        run.iteration, run.position, run.state = iteration, end, state
+        run.smooth_loss = 0.99 * run.smooth_loss + 0.01 * bits
+
+        at_checkpoint = (iteration % s.sample_every == 0
+                         or iteration == s.max_iterations)
+        if at_checkpoint and val_ids:
+            val_bits = evaluate(model, val_ids)
+            if not val_bits <= 3 * start_bits:       # NaN fails it too
+                raise diverged(iteration, f"validation {val_bits:.3g} "
+                               f"bits/char", s)
+            run.history["val"].append([iteration, val_bits])
+        if at_checkpoint or iteration % s.log_every == 0:
+            run.history["train"].append([iteration, run.smooth_loss])
+            elapsed = time.monotonic() - start_time
+            left = (elapsed / (iteration - start_iteration)
+                    * (s.max_iterations - iteration))
+            val = "-" if val_bits is None else f"{val_bits:.2f}"
+            print(f"iter {iteration}/{s.max_iterations} | train "
+                  f"{run.smooth_loss:.2f} bits/char | val {val} | "
+                  f"{chars / elapsed:,.0f} chars/s | {clock(elapsed)} "
+                  f"elapsed, {clock(left)} left", flush=True)
+        if at_checkpoint:
+            rows = model.U + model.W + model.V + [model.b, model.c]
+            if not all(math.isfinite(sum(row)) for row in rows):
+                raise diverged(iteration, "a weight is NaN or infinite", s)
+            if s.sample_length:
+                print_sample(f"sample at iteration {iteration}", sample())
+        if after_update:
+            after_update(at_checkpoint)
+
+
+def diverged(iteration, why, s):
+    """The error for a run whose loss or weights blew up."""
+    return UserError(f"training diverged at iteration {iteration} ({why}): "
+                     f"the learning rate {s.learning_rate:g} is too high; "
+                     f"try {s.learning_rate / 10:g} or less (0.01-0.2 "
+                     f"usually works)")
+
+
+def prime_for(s, text, vocab):
+    """(the indices fed in before sampling, a notice or None): s.prime_text,
+    or the data's first word if the data lacks PRIME_TEXT's characters."""
+    if s.prime_text != PRIME_TEXT or set(PRIME_TEXT) <= set(vocab):
+        return encode(s.prime_text, vocab, "--prime-text", s.data_path), None
+    first_word = (text.split() or [text])[0][:20]
+    missing = show_chars(sorted(set(PRIME_TEXT) - set(vocab)))
+    return encode(first_word, vocab), (
+        f"notice: PRIME_TEXT {PRIME_TEXT!r} has characters that are not in "
+        f"{s.data_path} ({missing}); samples start from the data's first "
+        f"word, {first_word!r}, instead")
+
+
+def train_and_sample(s=None, model=None, run=None, after_update=None):
+    """Train on s.data_path with the settings s (default: the constants),
+    printing progress and samples; return the model. The tools may pass a
+    model and its Run to go on with, and after_update (see train)."""
+    s = s or settings()
+    rng = random.Random(s.seed)
+    text = read_text(s.data_path)
+    vocab = sorted(set(text))
+    train_text, val_text = split_data(text, s.validation_fraction)
+    prime_ids, notice = prime_for(s, text, vocab)
+    if model is None:
+        model = CELLS[s.cell](len(vocab), s.hidden_size, s.seed)
+        run = Run(model, len(vocab))
+    weights = sum(len(row) for row in model.U + model.W + model.V
+                  + [model.b, model.c])
+    print(f"data: {s.data_path}, {len(text):,} characters, {len(vocab)} "
+          f"distinct ({len(train_text):,} to train on, {len(val_text):,} "
+          f"to validate)")
+    if notice:
+        print(notice)
+    if not val_text:
+        print("notice: no validation split (the data or "
+              "VALIDATION_FRACTION is too small); skipping validation")
+    print(f"model: {s.cell}, hidden {s.hidden_size}, {weights:,} weights; "
+          f"training {s.max_iterations:,} iterations of "
+          f"{s.sequence_length} characters, learning rate "
+          f"{s.learning_rate}, sample every {s.sample_every}")
+    if run.iteration == 0:
+        print(f"expected loss at start: log2({len(vocab)}) = "
+              f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
+
+    def sample():
+        return generate(model, vocab, prime_ids, s.sample_length,
+                        s.temperature, rng, s.top_k)
+
+    train(model, encode(train_text, vocab), encode(val_text, vocab), run, s,
+          sample, after_update)
+    return model
+
+
+# =============================================================================
+# The tools. The story above is the whole lesson; below, what makes it a
+# program: model files, --check, looking inside, measuring, charts and the
+# command line (main, at the end). The story uses nothing from down here.
+
+import argparse
+import difflib
+import html
+import json
+import linecache
+import re
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+from collections import Counter
+
+
+# --- model files: JSON checkpoints ------------------------------------------
+
 def write_atomically(path, text):
-    """Write a temp file in the same folder, fsync it, then os.replace it
-    over path: a crash mid-save leaves the old file whole. The file gets
-    a normal file's mode under the umask (0644 under umask 022), not the
-    temp file's 0600."""
+    """Write a temp file beside path, fsync it and os.replace it over path,
+    so a crash mid-save leaves the old file whole; mode 0666 & ~umask."""
     folder = os.path.dirname(os.path.abspath(path))
     umask = os.umask(0o022)             # read the umask: set it, set it back
     os.umask(umask)
@@ -553,51 +694,47 @@ def write_atomically(path, text):
 def check_writable(path):
     """Fail now, not after an hour of training, if path can't be written."""
     folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UserError(f"--model {path} is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise UserError(f"cannot write --model {path}: "
-                        f"folder {folder} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise UserError(f"cannot write --model {path}: {e.strerror}")
+    problem = ("is a folder; give a file name" if os.path.isdir(path) else
+               None if os.path.isdir(folder) else
+               f"cannot be written: {folder} is a file, not a folder"
+               if os.path.exists(folder) else
+               f"cannot be written: folder {folder} does not exist")
+    if problem is None:
+        try:
+            os.remove(tempfile.mkstemp(dir=folder, prefix=".tmp-")[1])
+        except OSError as e:
+            problem = f"cannot be written: {e.strerror}"
+    if problem:
+        raise UserError(f"--model {path} {problem}")
 
 
 def cell_name(model):
-    """"rnn", "gru" or "lstm": the key of the model's class in CELLS."""
-    return next(name for name, cls in CELLS.items() if type(model) is cls)
+    """"rnn", "gru" or "lstm"."""
+    return type(model).__name__.lower()
 
 
-def save_model(path, model, vocab, config, progress):
-    """Save the cell, weights, Adagrad memory, vocabulary, config and
-    training progress (iteration, position, h, smooth_loss, history) as
-    JSON. An LSTM's h is saved as [h, s]."""
-    checkpoint = {"format": "rnn_from_scratch model 1",
-                  "cell": cell_name(model), "vocab": vocab, "config": config,
-                  "params": {n: getattr(model, n) for n in PARAM_NAMES},
-                  "memory": model.memory}
-    checkpoint.update(progress)
-    write_atomically(path, json.dumps(checkpoint, ensure_ascii=False))
+def checkpoint_of(model, vocab, config, run):
+    """What a model file holds, as a dict for JSON."""
+    return {"format": "rnn_from_scratch model 1", "cell": cell_name(model),
+            "vocab": vocab, "config": config,
+            "params": {name: getattr(model, name) for name in PARAM_NAMES},
+            "memory": model.memory, "iteration": run.iteration,
+            "position": run.position, "h": run.state,
+            "smooth_loss": run.smooth_loss, "history": run.history}
 
 
-def load_model(path):
-    """Read and check a model file: (model, vocab, checkpoint dict).
-
-    Only JSON is parsed, so nothing in the file can ever run. Any problem
-    is a UserError that names the file.
-    """
-    if os.path.isdir(path):
-        raise UserError(f"model file {path} is a folder; pass --model FILE")
-    if not os.path.isfile(path) and os.path.isfile(old_model_path(path)):
-        raise UserError(f"model file {path} was not found, but "
-                        f"{old_model_path(path)} holds the model an earlier "
-                        f"run put aside: pass --model "
-                        f"{old_model_path(path)}, or rename it to {path}")
+def read_json(path):
+    """The JSON object in a model file. Only JSON is parsed, so nothing in
+    the file can ever run; any problem is a UserError naming the file."""
+    old = old_model_path(path)
+    if not os.path.exists(path) and os.path.isfile(old):
+        raise UserError(f"model file {path} was not found, but {old} holds "
+                        f"the model an earlier run put aside: pass --model "
+                        f"{old}, or rename it to {path}")
     if not os.path.isfile(path):
-        raise UserError(f"model file {path} was not found; train one first "
+        raise UserError(f"model file {path} is a folder; pass --model FILE"
+                        if os.path.isdir(path) else
+                        f"model file {path} was not found; train one first "
                         f"with: {command_for(['--model', path])}")
     try:
         with open(path, "rb") as f:
@@ -622,96 +759,84 @@ def load_model(path):
                         f"retrain or restore a copy")
     except (ValueError, RecursionError) as e:
         raise UserError(f"{path} is not a usable model file: {e}")
+    if not isinstance(checkpoint, dict):
+        raise UserError(f"{path} is not a usable model file: it holds no "
+                        f"JSON object")
+    return checkpoint
+
+
+def load_model(path):
+    """(model, vocab, run, checkpoint) from a model file. The cell, the
+    vocabulary and V give the shapes; the rest is held against what a
+    model of those shapes saves (conform)."""
+    ck = read_json(path)
 
     def bad(why):
         return UserError(f"{path} is not a usable model file: {why}")
 
-    if not isinstance(checkpoint, dict):
-        raise bad("it holds no JSON object")
-    vocab, params = checkpoint.get("vocab"), checkpoint.get("params")
+    vocab, params = ck.get("vocab"), ck.get("params")
     if (not isinstance(vocab, list) or not vocab
             or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
             or len(set(vocab)) != len(vocab)):
         raise bad("'vocab' must be a list of distinct single characters")
     if not isinstance(params, dict) or set(PARAM_NAMES) - set(params):
         raise bad("'params' must hold U, W, V, b and c")
-    cell = checkpoint.setdefault("cell", "rnn")      # files from before GRU
+    cell = ck.setdefault("cell", "rnn")              # files from before GRU
     if not isinstance(cell, str) or cell not in CELLS:
         raise bad(f"'cell' must be one of {', '.join(CELLS)}, got {cell!r}")
-    V = params["V"]                                  # vocab×hidden
-    hidden = len(V[0]) if isinstance(V, list) and V and isinstance(
-        V[0], list) else 0
-    if hidden < 1:
-        raise bad("'V' must be a list of non-empty rows")
-    size = len(params["c"]) if isinstance(params["c"], list) else 0
-    if size != len(vocab):
-        raise bad(f"the vocab has {len(vocab)} characters but the weights "
-                  f"(c) are for {size}")
-    blocks = getattr(CELLS[cell], "GATES", 1)        # the vanilla RNN has 1
-    rows = blocks * hidden
-    shapes = {"U": (rows, size), "W": (rows, hidden),
-              "V": (size, hidden), "b": (rows,), "c": (size,)}
-    named = {name: name for name in PARAM_NAMES}
-    if blocks > 1:                                  # name the block count
-        named.update({name: f"{name} ({blocks} {cell} blocks of {hidden})"
-                      for name in "UWb"})
-    memories = checkpoint.get("memory", {})
-    if not isinstance(memories, dict):
-        raise bad("'memory' must be an object")
-    weights = {name: checked_numbers(params[name], shapes[name], named[name],
-                                     bad) for name in PARAM_NAMES}
-    model = CELLS[cell](size, hidden)                 # sizes now known sane
+    V = params["V"]
+    if not (isinstance(V, list) and V and isinstance(V[0], list) and V[0]):
+        raise bad("V must be a list of non-empty rows")
+    model = CELLS[cell](len(vocab), len(V[0]))
+    run = Run(model, len(vocab))
+    like = checkpoint_of(model, vocab, {}, run)
+    history = ck.get("history", {})                  # any number of points
+    if not isinstance(history, dict) or not all(
+            isinstance(history.get(key, []), list) for key in ("train", "val")):
+        raise bad("'history' must hold lists 'train' and 'val'")
+    like["history"] = {key: [[0, 0.0]] * len(history.get(key, []))
+                       for key in ("train", "val")}
+    ck = conform(ck, like, "", bad)
     for name in PARAM_NAMES:
-        setattr(model, name, weights[name])
-        if memories.get(name) is not None:
-            model.memory[name] = checked_numbers(memories[name], shapes[name],
-                                                 "memory " + named[name], bad)
-    state = model.zero_state()
-    if isinstance(state, tuple):                     # an LSTM's (h, s)
-        h, s = checked_numbers(checkpoint.get("h", list(state)),
-                               (2, hidden), "h", bad)
-        checkpoint["h"] = (h, s)
-    else:
-        checkpoint["h"] = checked_numbers(checkpoint.get("h", state),
-                                          (hidden,), "h", bad)
-    for key in ("iteration", "position"):
-        value = checkpoint.setdefault(key, 0)
-        if type(value) is not int or value < 0:
-            raise bad(f"'{key}' must be a whole number >= 0")
-    if not isinstance(checkpoint.get("config", {}), dict):
-        raise bad("'config' must be an object")
-    history = checkpoint.setdefault("history", {"train": [], "val": []})
-    if not isinstance(history, dict):
-        raise bad("'history' must be an object")
-    for key in ("train", "val"):
-        series = history.get(key, [])
-        if not isinstance(series, list):
-            raise bad(f"history {key} must be a list")
-        points = checked_numbers(series, (len(series), 2),
-                                 "history " + key, bad)
-        history[key] = [[int(x), y] for x, y in points]
-    smooth = checkpoint.setdefault("smooth_loss", math.log2(size))
-    if type(smooth) not in (int, float) or not math.isfinite(smooth):
-        raise bad("'smooth_loss' must be a finite number")
-    return model, vocab, checkpoint
+        setattr(model, name, ck["params"][name])
+        model.memory[name] = ck["memory"][name]
+    for key in ("iteration", "position", "smooth_loss", "history"):
+        setattr(run, key, ck[key])
+    run.state = ck["h"]
+    return model, vocab, run, ck
 
 
-def checked_numbers(value, shape, name, bad):
-    """value as floats if it is a list (of lists) of finite numbers of this
-    shape, (n,) or (rows, cols); else raise bad(...)."""
-    rows = [value] if len(shape) == 1 else value
-    want = "×".join(str(n) for n in shape)
-    if not isinstance(rows, list) or len(rows) != (1 if len(shape) == 1
-                                                   else shape[0]):
-        raise bad(f"{name} should be {want}")
-    for row in rows:
-        if not isinstance(row, list) or len(row) != shape[-1]:
-            raise bad(f"{name} should be {want}")
-        for v in row:
-            if type(v) not in (int, float) or not math.isfinite(v):
-                raise bad(f"{name} holds {v!r}, not a finite number")
-    floats = [[float(v) for v in row] for row in rows]
-    return floats[0] if len(shape) == 1 else floats
+def conform(value, like, name, bad, shape=None):
+    """value checked against the template like, and converted to its types:
+    a dict (like's keys; a missing one takes like's value), a list (like's
+    length), a float (a finite number), an int (a whole number >=
+    0) or any other value (the same type); else raise bad(...)."""
+    if isinstance(like, dict):
+        if not isinstance(value, dict):
+            raise bad(f"'{name}' must be an object")
+        return {**value, **{key: conform(value.get(key, part), part, key if
+                                         name in ("", "params") else
+                                         f"{name} {key}", bad)
+                            for key, part in like.items()}}
+    if isinstance(like, list):
+        if shape is None:                            # "8×8", named at the top
+            dims, part = [], like
+            while isinstance(part, list) and part:
+                dims, part = dims + [str(len(part))], part[0]
+            shape = "×".join(dims)
+        if not isinstance(value, list) or len(value) != len(like):
+            raise bad(f"{name} should be {shape}")
+        return [conform(v, part, name, bad, shape)
+                for v, part in zip(value, like)]
+    if isinstance(like, float):
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise bad(f"{name} holds {value!r}, not a finite number")
+        return float(value)
+    if isinstance(like, int) and (type(value) is not int or value < 0):
+        raise bad(f"'{name}' must be a whole number >= 0")
+    if type(value) is not type(like):
+        raise bad(f"'{name}' must be a {type(like).__name__}")
+    return value
 
 
 def old_model_path(path):
@@ -720,235 +845,26 @@ def old_model_path(path):
     return root + ".old" + ext
 
 
-def plan_to_keep(path):
-    """Before a new run: if path holds a file, print a notice of what it
-    holds and that the run's first save moves it to NAME.old.EXT (one
-    generation deep; an unreadable file too), and return that name; None
-    if there is no file. Until that save path is untouched, so a run that
-    fails before it costs nothing."""
-    if not os.path.exists(path):
-        return None
-    old = old_model_path(path)
-    if os.path.isdir(old):
-        raise UserError(f"cannot keep the old {path} as {old}: {old} is a "
-                        f"folder; move it yourself, or use --model NEW.json")
-    try:
-        model, _, checkpoint = load_model(path)
-        val = checkpoint["history"]["val"]
-        held = (f"{checkpoint['cell']}, hidden {len(model.V[0])}, "
-                f"{checkpoint['iteration']:,} iteration"
-                f"{'' if checkpoint['iteration'] == 1 else 's'}, val "
-                f"{f'{val[-1][1]:.2f}' if val else '-'} bits/char")
-    except UserError:
-        held = "not a model this script can read"
-    print(f"notice: {path} holds an earlier model ({held}); this run's "
-          f"first save keeps it as {old}")
-    return old
-
-
-def keep_old_model(path, old):
-    """At a new run's first save: move the earlier file at path to old."""
-    try:
-        os.replace(path, old)
-    except OSError as e:
-        raise UserError(f"cannot keep the old {path} as {old}: {e.strerror}; "
-                        f"move it yourself, or use --model NEW.json")
-
-
-# --- training ----------------------------------------------------------------
-
-def split_data(text, fraction):
-    """(training text, validation text): the last `fraction` is held out.
-    The validation text is "" when it would be too short to score."""
-    n_val = int(len(text) * fraction)
-    if n_val < 2 or len(text) - n_val < 2:
-        return text, ""
-    return text[:-n_val], text[-n_val:]
-
-
-def log_probs(model, ids):
-    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, h starting at zero."""
-    h, logs = model.zero_state(), []
-    for x, y in zip(ids, ids[1:]):
-        h = model.step(x, h)
-        o = model.scores(h)
-        _, lse = softmax(o)
-        logs.append(o[y] - lse)                          # ln p[y]
-    return logs
-
-
-def evaluate(model, ids):
-    """Average loss in bits per character of predicting ids[1:] from ids
-    (forward only, h starts at zero)."""
-    return -sum(log_probs(model, ids)) / (len(ids) - 1) / math.log(2)
-
-
-def clock(seconds):
-    """Seconds as h:mm:ss or m:ss."""
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{seconds:02d}"
-    return f"{minutes}:{seconds:02d}"
-
-
-def print_sample(title, text):
-    """Print text framed by rules of dashes."""
-    print(f"--- {title} ".ljust(79, "-"))
-    print(text)
-    print("-" * 79, flush=True)
-
-
-def all_finite(model):
-    """True if every row of weights sums to a finite number: a NaN or
-    infinite weight anywhere makes its row's sum NaN or infinite."""
-    rows = model.U + model.W + model.V + [model.b, model.c]
-    return all(math.isfinite(sum(row)) for row in rows)
-
-
-def diverged(iteration, why, args):
-    """The error for a run whose loss or weights blew up. It says what is
-    on disk: the last good checkpoint, or none and the kept old model."""
-    if args.resume or args.saved:
-        kept = f"the last good checkpoint in {args.model} is kept"
-    else:
-        kept = f"no checkpoint was written to {args.model}"
-        if args.old_model:
-            kept += f", which still holds the earlier model"
-    return UserError(f"training diverged at iteration {iteration} ({why}): "
-                     f"--learning-rate {args.learning_rate:g} is too high; "
-                     f"try {args.learning_rate / 10:g} or less (0.01-0.2 "
-                     f"usually works); {kept}")
-
-
-def train(model, vocab, train_ids, val_ids, progress, args, save, sample):
-    """Update the model until progress["iteration"] = args.max_iterations.
-
-    progress holds iteration, position, h, smooth_loss and history, and is
-    updated in place; save() writes a checkpoint; sample() returns text.
-    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt with the
-    message that says how to continue.
-    """
-    start_bits = math.log2(len(vocab))              # loss of a uniform guess
-    start_time, start_iteration = time.monotonic(), progress["iteration"]
-    chars, val_bits, stop = 0, None, []
-    try:                                            # Ctrl-C sets stop
-        old = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    except (AttributeError, OSError, ValueError):   # no signals here: a
-        old = False                                 # browser, a thread
-    try:
-        while progress["iteration"] < args.max_iterations:
-            if stop:                                # Ctrl-C was pressed
-                save()
-                raise KeyboardInterrupt(
-                    f"\ninterrupted at iteration {progress['iteration']}; "
-                    f"saved {args.model}. Continue with:\n  "
-                    f"{resume_command(args.argv)}")
-
-            # the next chunk; at the end of the text, wrap and reset h
-            position, h = progress["position"], progress["h"]
-            if position + 1 >= len(train_ids):
-                position, h = 0, model.zero_state()
-            end = min(position + args.sequence_length, len(train_ids) - 1)
-            inputs = train_ids[position:end]
-            targets = train_ids[position + 1:end + 1]
-
-            loss, grads, h = model.loss_and_gradients(inputs, targets, h)
-            bits = loss / len(inputs) / math.log(2)
-            iteration = progress["iteration"] + 1
-            if not math.isfinite(bits) or bits > 3 * start_bits:
-                raise diverged(iteration, f"loss {bits:.3g} bits/char", args)
-            model.update(grads, args.learning_rate)
-            chars += len(inputs)
-            smooth = 0.99 * progress["smooth_loss"] + 0.01 * bits
-            progress.update(iteration=iteration, position=end, h=h,
-                            smooth_loss=smooth)
-
-            checkpoint = (iteration % args.sample_every == 0
-                          or iteration == args.max_iterations)
-            if checkpoint and val_ids:
-                val_bits = evaluate(model, val_ids)
-                progress["history"]["val"].append([iteration, val_bits])
-            if checkpoint or iteration % args.log_every == 0:
-                progress["history"]["train"].append([iteration, smooth])
-                elapsed = time.monotonic() - start_time
-                left = (elapsed / (iteration - start_iteration)
-                        * (args.max_iterations - iteration))
-                val = "-" if val_bits is None else f"{val_bits:.2f}"
-                print(f"iter {iteration}/{args.max_iterations} | train "
-                      f"{smooth:.2f} bits/char | val {val} | "
-                      f"{chars / elapsed:,.0f} chars/s | {clock(elapsed)} "
-                      f"elapsed, {clock(left)} left", flush=True)
-            if checkpoint:
-                if not all_finite(model):
-                    raise diverged(iteration, "a weight is NaN or infinite",
-                                   args)
-                if args.sample_length:
-                    print_sample(f"sample at iteration {iteration}", sample())
-                save()
-    finally:
-        if old is not False:           # None: a handler not set by Python
-            signal.signal(signal.SIGINT, old or signal.SIG_DFL)
-
-
-# --- sampling and inference --------------------------------------------------
-
-def generate(model, vocab, prime_ids, length, temperature, rng, top_k=0):
-    """The prime's text followed by `length` sampled characters. The prime
-    (indices) is fed through the network one character at a time to set
-    the hidden state."""
-    h = model.zero_state()
-    for x in prime_ids[:-1]:
-        h = model.step(x, h)
-    drawn = model.sample(h, prime_ids[-1], length, temperature, rng, top_k)
-    return "".join(vocab[i] for i in prime_ids + drawn)
-
-
-def predict(model, vocab, text, source="the vocabulary"):
-    """Feed text one character at a time; print the top 3 guesses for each
-    next character, then the average bits per character on text."""
-    ids = encode(text, vocab, "--predict text", source)
-    h, total = model.zero_state(), 0.0
-    print("pos  char | top 3 next characters (probability)  | actual next")
-    for t, x in enumerate(ids):
-        h = model.step(x, h)
-        o = model.scores(h)
-        probs, lse = softmax(o)
-        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:3]
-        guesses = "  ".join(f"{vocab[i]!r:>5} {probs[i]:.3f}" for i in top)
-        actual = ""
-        if t + 1 < len(ids):
-            y = ids[t + 1]
-            total += (lse - o[y]) / math.log(2)              # -log2 p[y]
-            actual = f"{vocab[y]!r} {'in top 3' if y in top else 'missed'}"
-        print(f"{t:>3} {vocab[x]!r:>5} | {guesses} | {actual}")
-    if len(ids) > 1:
-        print(f"average: {total / (len(ids) - 1):.2f} bits/char over "
-              f"{len(ids) - 1} predictions")
-
-
 # --- checking the backward pass: --check -------------------------------------
-# A self-test that needs no data file and no tests folder, for a student who
-# edits a cell. Each cell gets a small fixed problem: vocab 5, hidden 4, a
-# 6-character chunk, every weight and bias drawn at a fixed seed, and a
-# non-zero starting state. Every entry of every gradient that
-# loss_and_gradients returns is compared with a central difference of its
-# loss, and the loss itself with the value recorded below, which catches a
-# forward and a backward pass changed the same wrong way.
+# A self-test that needs no data and no tests folder, for a student who edits
+# a cell. Each cell gets a small fixed problem: vocab 5, hidden 4, a chunk of
+# 6 characters, every weight drawn at a fixed seed, a non-zero start state.
+# Every gradient entry is held against a central difference of the loss, and
+# the loss against the value recorded below, which catches a forward and a
+# backward pass changed the same wrong way.
 
 CHECK_SIZES = {"vocab": 5, "hidden": 4, "length": 6, "seed": 1}
-# The loss, in nats, of each cell's fixed problem as this file computes it.
-# If you change a cell on purpose and its gradients pass, put here the new
-# value that --check prints.
+# The loss, in nats, of each cell's fixed problem. If you change a cell on
+# purpose and its gradients pass, put here the value that --check prints.
 CHECK_LOSS = {"rnn": 12.654012708542197, "gru": 11.39866122936499,
               "lstm": 11.068557403186714}
-# A gradient entry passes when |backprop - numeric| / max(|backprop|,
-# |numeric|, 1e-4) <= 1e-6. Here the 4th-order central difference errs by
-# 4e-12 at most, so a right entry passes by far; a wrong line is off by a
-# percent or more. An entry tinier than 1e-4 is measured against 1e-4, not
-# its own size (an absolute error of 1e-10): the relative error of a number
+# An entry passes when |backprop - numeric| / max(|backprop|, |numeric|,
+# 1e-4) <= 1e-6. The 4th-order central difference errs by 4e-12 at most, so
+# a right entry passes by far; a wrong line is off by a percent or more. An
+# entry below 1e-4 is measured against 1e-4: the relative error of a number
 # near zero is round-off, not a bug. The loss must match to 1e-12.
 CHECK_TOLERANCE, CHECK_FLOOR = 1e-6, 1e-4
+BLOCKS = {"rnn": "", "gru": "rzn", "lstm": "ifgo"}   # PyTorch's block order
 
 
 def rows_of(param):
@@ -965,16 +881,15 @@ def check_problem(name):
         for row in rows_of(getattr(model, p)):
             row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
     ids = [rng.randrange(vocab) for _ in range(CHECK_SIZES["length"] + 1)]
-    h = [rng.uniform(-0.9, 0.9) for _ in range(hidden)]
-    if isinstance(model.zero_state(), tuple):        # the LSTM's (h, s)
-        return model, ids[:-1], ids[1:], (h, [rng.uniform(-1.5, 1.5)
-                                              for _ in range(hidden)])
-    return model, ids[:-1], ids[1:], h
+    state = model.zero_state()                       # h, and an LSTM's s
+    for row, edge in zip(rows_of(state), (0.9, 1.5)):
+        row[:] = [rng.uniform(-edge, edge) for _ in row]
+    return model, ids[:-1], ids[1:], state
 
 
 def central_difference(loss, row, j, step=1e-3):
-    """dL/d row[j], 4th order: (8(L(+s) - L(-s)) - (L(+2s) - L(-2s))) / 12s.
-    loss() recomputes L with row[j] as it is at the time."""
+    """dL/d row[j], 4th order: (8(L(+s) - L(-s)) - (L(+2s) - L(-2s))) / 12s,
+    where loss() recomputes L with row[j] as it is at the time."""
     saved, f = row[j], {}
     for k in (-2, -1, 1, 2):
         row[j] = saved + k * step
@@ -983,12 +898,8 @@ def central_difference(loss, row, j, step=1e-3):
     return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * step)
 
 
-class BadShape(Exception):
-    """A gradient of the wrong shape: --check reports it on one line."""
-
-
 def gradient_errors(model, inputs, targets, state):
-    """{parameter name: (worst relative error, (row, column) or (entry,),
+    """{parameter: (worst relative error, where: (row, column) or (entry,),
     backprop's value, the central difference there)} for one chunk."""
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
@@ -997,71 +908,54 @@ def gradient_errors(model, inputs, targets, state):
 
     errors = {}
     for p in PARAM_NAMES:
-        param, grad = getattr(model, p), grads[p]
-        if ([len(row) for row in rows_of(grad)] != [len(row) for row in
-                                                     rows_of(param)]
-                or len(grad) != len(param)):
-            raise BadShape(f"d{p} should have the shape of {p}")
-        worst = (0.0, None, 0.0, 0.0)
-        for r, (row, grad_row) in enumerate(zip(rows_of(param),
-                                                rows_of(grad))):
+        param, grad = rows_of(getattr(model, p)), rows_of(grads[p])
+        if [len(row) for row in grad] != [len(row) for row in param]:
+            raise UserError(f"d{p} should have the shape of {p}")
+        errors[p] = (0.0, None, 0.0, 0.0)
+        for r, (row, grad_row) in enumerate(zip(param, grad)):
             for j, backprop in enumerate(grad_row):
                 numeric = central_difference(loss, row, j)
                 error = abs(backprop - numeric) / max(
                     abs(backprop), abs(numeric), CHECK_FLOOR)
-                if error > worst[0]:
-                    at = (r, j) if p in ("U", "W", "V") else (j,)
-                    worst = (error, at, backprop, numeric)
-        errors[p] = worst
+                if error > errors[p][0]:
+                    at = (r, j) if p in "UWV" else (j,)
+                    errors[p] = (error, at, backprop, numeric)
     return errors
 
 
-BLOCKS = {"rnn": "", "gru": "rzn", "lstm": "ifgo"}   # PyTorch's block order
-
-
-def entry_name(name, p, at, hidden):
-    """"U[5][0] (z block, unit 1)": an entry, and for U, W and b of a gated
-    cell, the gate block and the unit it belongs to."""
-    label = p + "".join(f"[{i}]" for i in at)
-    if BLOCKS[name] and p in ("U", "W", "b"):
-        block, unit = divmod(at[0], hidden)
-        label += f" ({BLOCKS[name][block]} block, unit {unit})"
-    return label
-
-
 def check_cell(name):
-    """Print one cell's rows: each parameter's worst relative error, then
-    the loss against CHECK_LOSS. Returns the failures, as lines."""
+    """Print one cell's rows, each parameter's worst relative error, then
+    the loss against CHECK_LOSS; return the failures, as lines."""
     model, inputs, targets, state = check_problem(name)
-    hidden, failures = CHECK_SIZES["hidden"], []
-    errors = gradient_errors(model, inputs, targets, state)
-    for p, (worst, at, backprop, numeric) in errors.items():
+    failures = []
+    for p, (worst, at, backprop, numeric) in gradient_errors(
+            model, inputs, targets, state).items():
         rows = rows_of(getattr(model, p))
-        shape = (f"{len(rows)}×{len(rows[0])}" if p in ("U", "W", "V")
-                 else str(len(rows[0])))
+        shape = f"{len(rows)}×{len(rows[0])}" if p in "UWV" else len(rows[0])
         verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
-        cell = name if p == PARAM_NAMES[0] else ""
-        print(f"{cell:<5} {p:<9} {shape:<7} {worst:.1e}  {verdict}")
+        print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
+              f"{worst:.1e}  {verdict}")
         if verdict == "FAIL":
+            entry = p + "".join(f"[{i}]" for i in at)
+            if BLOCKS[name] and p in "UWb":          # the gate and the unit
+                block, unit = divmod(at[0], CHECK_SIZES["hidden"])
+                entry += f" ({BLOCKS[name][block]} block, unit {unit})"
             failures.append(f"FAIL {name} {p}: relative error {worst:.1e} "
-                            f"at {entry_name(name, p, at, hidden)}: "
-                            f"backprop {backprop:.6g}, central difference "
-                            f"{numeric:.6g}")
+                            f"at {entry}: backprop {backprop:.6g}, central "
+                            f"difference {numeric:.6g}")
     if failures:                             # where: one step, or between?
         one = gradient_errors(model, inputs[:1], targets[:1], state)
-        if all(e[0] <= CHECK_TOLERANCE for e in one.values()):
-            failures.append(f"hint: on a 1-character chunk every {name} "
-                            f"gradient passes, so the error is in what "
-                            f"goes back to the previous step (dh_next, "
-                            f"dh_prev{', ds_prev' if name == 'lstm' else ''})")
-        else:
-            failures.append(f"hint: the {name} fails on a 1-character chunk "
-                            f"too, so the error is within one step")
-
-    recorded = CHECK_LOSS[name]
+        failures.append(
+            f"hint: the {name} fails on a 1-character chunk too, so the "
+            f"error is within one step" if any(
+                e[0] > CHECK_TOLERANCE for e in one.values()) else
+            f"hint: on a 1-character chunk every {name} gradient passes, so "
+            f"the error is in what goes back to the previous step (dh_next, "
+            f"dh_prev{', ds_prev' if name == 'lstm' else ''})")
     loss = model.loss_and_gradients(inputs, targets, state)[0]
-    verdict = ("ok" if abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
-               else "FAIL")
+    recorded = CHECK_LOSS[name]
+    verdict = "ok" if abs(loss - recorded) <= 1e-12 * max(
+        1.0, abs(recorded)) else "FAIL"
     print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}  "
           f"{verdict}")
     if verdict == "FAIL":
@@ -1073,9 +967,9 @@ def check_cell(name):
 
 
 def run_check(names, ignored=()):
-    """--check: check each named cell; returns 0 if all pass, else 1.
-    ignored: flags given that --check does not use, to say so."""
-    start = time.monotonic()
+    """--check: check each named cell; 0 if all pass, else 1. ignored: the
+    flags given that --check does not use, to say so."""
+    start, failures, failed = time.monotonic(), [], []
     if ignored:
         print(f"notice: --check uses its own fixed problem and ignores "
               f"{', '.join(ignored)}")
@@ -1085,13 +979,12 @@ def run_check(names, ignored=()):
           f"Every gradient entry from backprop against a central\n"
           f"difference: the worst relative error, which passes at <= "
           f"{CHECK_TOLERANCE:g} (2 means\nopposite signs); then the loss "
-          f"against the value recorded in CHECK_LOSS.\n")
-    print("cell  parameter shape   worst relative error")
-    failures, failed = [], []
+          f"against the value recorded in CHECK_LOSS.\n\n"
+          f"cell  parameter shape   worst relative error")
     for name in names:
         try:
             lines = check_cell(name)
-        except BadShape as e:
+        except UserError as e:                       # a gradient's shape
             lines = [f"FAIL {name}: {e}"]
         except Exception as e:                       # a half-written cell
             where = traceback.extract_tb(e.__traceback__)[-1]
@@ -1101,8 +994,7 @@ def run_check(names, ignored=()):
             print(f"{name:<5} stopped: see below")   # raised before a row
         failures += lines
         failed += [name] if lines else []
-    for line in failures:
-        print(line)
+    print("\n".join(failures))
     took = f"{time.monotonic() - start:.1f} s"
     if failed:
         print(f"check failed: {', '.join(failed)} ({took})")
@@ -1113,201 +1005,69 @@ def run_check(names, ignored=()):
 
 # --- looking inside: how far back the gradient reaches -----------------------
 
-def step_back(model, d_state, cache, WT):
-    """dL/d(state_{j-1}) from dL/d(state_j), through cell step j alone.
-    cache: what step_forward kept (the vanilla RNN: h_j itself)."""
-    if isinstance(model, GatedRNN):
-        zero = [0.0] * len(WT)                       # no output at step j
-        return model.step_backward(zero, d_state, cache, WT)[2]
-    dh_raw = [(1.0 - h * h) * g for h, g in zip(cache, d_state)]  # tanh
-    return matvec(WT, dh_raw)                        # Wᵀ·dh_raw
-
-
 def flow_norms(model, ids, steps):
-    """For every position t with `steps` states of history and a next
-    character: [‖∂ℓ_t/∂h_{t-k}‖ for k = 0..steps-1], where
-    ℓ_t = -log p(ids[t+1] | ids[:t+1]) is backpropagated alone. An LSTM's
-    cell state s is a separate variable: only h's gradient is measured."""
+    """[‖∂ℓ_t/∂h_{t-k}‖ for k = 0..steps-1] for every position t with steps
+    states of history and a next character, ℓ_t = -log p(ids[t+1] |
+    ids[:t+1]) backpropagated alone through the cell's step_backward. An
+    LSTM's cell state is a separate variable: only h's gradient counts."""
     states, caches, state = [], [], model.zero_state()
     for x in ids[:-1]:                               # forward, from zeros
-        if isinstance(model, GatedRNN):
-            state, cache = model.step_forward(x, state)
-        else:
-            state = cache = model.step(x, state)
+        state, cache = model.step_forward(x, state)
         states.append(state)
         caches.append(cache)
     VT, WT = transpose(model.V), transpose(model.W)
+    no_output = [0.0] * len(VT)                      # no loss at step t-k
     norms = []
     for t in range(steps - 1, len(ids) - 1):
         dy, _ = softmax(model.scores(states[t]))
         dy[ids[t + 1]] -= 1.0                        # dℓ_t/do_t = p - onehot
         dh = [dot(V_col, dy) for V_col in VT]        # dℓ_t/dh_t
-        d_state = dh
-        if isinstance(states[t], tuple):             # an LSTM's (dh, ds)
-            d_state = (dh, [0.0] * len(dh))
-        row = []
-        for k in range(steps):
-            dh = hidden_of(d_state)
-            row.append(math.sqrt(dot(dh, dh)))
-            if k + 1 < steps:                        # to h_{t-k-1}
-                d_state = step_back(model, d_state, caches[t - k], WT)
+        row, d_state = [math.sqrt(dot(dh, dh))], model.zero_state()
+        for k in range(1, steps):                    # back to h_{t-k}
+            d_state = model.step_backward(dh, d_state, caches[t - k + 1],
+                                          WT)[2]
+            dh, h_part = no_output, model.hidden(d_state)
+            row.append(math.sqrt(dot(h_part, h_part)))
         norms.append(row)
     return norms
 
 
 def gradient_flow(model, vocab, text, steps, trained_steps, svg_path, title,
-                  source="the model"):
-    """--gradient-flow: print the mean norm for each k, its ratio to k = 0
-    and a log-scale chart; write the same chart as svg_path."""
+                  source):
+    """--gradient-flow: the mean norm for each k and its ratio to k = 0,
+    printed and drawn on a log scale as svg_path."""
     ids = encode(text, vocab, "--gradient-flow text", source)
     if len(ids) < steps + 2:
-        raise UserError(f"--gradient-flow text has {len(ids)} characters; "
-                        f"with --flow-steps {steps} it needs at least "
-                        f"{steps + 2}")
+        raise UserError(f"--gradient-flow text needs at least {steps + 2} "
+                        f"characters with --flow-steps {steps}; it has "
+                        f"{len(ids)}")
     norms = flow_norms(model, ids, steps)
     means = [sum(col) / len(norms) for col in zip(*norms)]
-    print(f"mean |d loss_t / d h_(t-k)| over {len(norms)} positions of "
-          f"the text")
-    if steps > trained_steps:           # the table goes past what training saw
-        print(f"note: training cut the gradient after {trained_steps} steps "
-              f"(--sequence-length): past k = {trained_steps - 1} the model "
-              f"was never trained to use it")
-    else:
-        print(f"note: training cut the gradient after {trained_steps} steps "
-              f"(--sequence-length); this table stops at k = {steps - 1}, "
-              f"within that reach")
-    print("   k   mean norm   ratio to k=0")
+    reach = (f"past k = {trained_steps - 1} the model was never trained to "
+             f"use it" if steps > trained_steps else
+             f"this table stops at k = {steps - 1}, within that reach")
+    print(f"mean |d loss_t / d h_(t-k)| over {len(norms)} positions of the "
+          f"text\nnote: training cut the gradient after {trained_steps} "
+          f"steps (--sequence-length); {reach}\n   k   mean norm   ratio to "
+          f"k=0")
     for k, mean in enumerate(means):
         print(f"{k:>4}  {mean:>10.4g}  {mean / means[0]:>13.4g}")
-    points = [(k, math.log10(mean)) for k, mean in enumerate(means) if mean]
-    series = [("flow", "mean norm", "*", "#1f77b4", points)]
-    print(text_chart(series, "norm (log)", "k, steps back",
-                     lambda y: f"{10 ** y:.0e}", log=True))
+    points = [(k, math.log10(mean)) for k, mean in enumerate(means)
+              if 0 < mean < math.inf]
     write_atomically(svg_path, svg_chart(
-        series, title, "k: steps back from the predicted character",
+        [("flow", "mean norm", "*", "#1f77b4", points)], title,
+        "k: steps back from the predicted character",
         "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
     print(f"chart: {svg_path}")
 
 
-# --- looking inside: what single hidden units track --------------------------
-
-def unit_color(value):
-    """-1 blue ... 0 white ... +1 red, as a CSS color."""
-    v = max(-1.0, min(1.0, value))
-    fade = round(255 * (1 - abs(v)))
-    return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
-
-
-def unit_style(value):
-    """CSS for a character of value: unit_color behind, and black or white
-    text, whichever contrasts more with it (WCAG relative luminance), so
-    the text stays readable on the dark blues."""
-    v = max(-1.0, min(1.0, value))
-    fade = round(255 * (1 - abs(v))) / 255           # the two faded channels
-    linear = (fade / 12.92 if fade <= 0.04045
-              else ((fade + 0.055) / 1.055) ** 2.4)
-    full = 0.2126 if v > 0 else 0.0722               # red or blue at 255
-    luminance = full + (1.0 - full) * linear
-    on_black = (luminance + 0.05) / 0.05             # contrast ratios
-    on_white = 1.05 / (luminance + 0.05)
-    ink = "black" if on_black >= on_white else "white"
-    return f"background:{unit_color(v)};color:{ink}"
-
-
-def hidden_trace(model, ids):
-    """Run ids from the zero state: h after each character, and the
-    probabilities of the next character there."""
-    state, hs, probs = model.zero_state(), [], []
-    for x in ids:
-        state = model.step(x, state)
-        hs.append(hidden_of(state))
-        probs.append(softmax(model.scores(state))[0])
-    return hs, probs
-
-
-def units_to_show(traces, given, count=8):
-    """[(trace, unit)]: the units of --units, checked ("3,17", or "s51"
-    for an LSTM's cell state), else the `count` units of h that change
-    most slowly over the text (see slowness, below). traces: {"h": hs}
-    and, for an LSTM, "s"."""
-    hidden = len(traces["h"][0])
-    if given is None:
-        hs = traces["h"]
-        return [("h", u) for u in sorted(
-            range(hidden), key=lambda u: slowness([h[u] for h in hs]),
-            reverse=True)[:count]]
-    units = []
-    for part in given.split(","):
-        part = part.strip()
-        trace = part[0] if part[:1] in ("h", "s") else "h"
-        number = part[1:].strip() if part[:1] in ("h", "s") else part
-        if not number.isdigit() or int(number) >= hidden or (
-                trace not in traces):
-            units = []
-            break
-        units.append((trace, int(number)))
-    if not units or len(set(units)) != len(units):
-        cell_state = ", s0 to s" + str(hidden - 1) if "s" in traces else ""
-        raise UserError(f"--units must be distinct units, 0 to {hidden - 1} "
-                        f"(or h0 to h{hidden - 1}{cell_state}), "
-                        f"comma-separated, got {given!r}")
-    return units
-
-
-def activations_page(vocab, text, probs, sections, title):
-    """A self-contained HTML page of sections (heading, introduction,
-    rows), each row (heading, values, scale, name, attribute): the text
-    coloured character by character by the row's value after reading it,
-    divided by scale; hovering shows the value and the model's top 3
-    guesses for the next character. attribute goes into the row's div."""
-    tips = []
-    for p in probs:
-        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
-        tips.append("  ".join(f"{vocab[i]!r} {p[i]:.2f}" for i in top))
-    parts = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;margin:2em}"
-             ".row{font-family:monospace;white-space:pre-wrap;"
-             "line-height:1.7;border:1px solid #ccc;padding:.5em}"
-             ".row span:hover{outline:2px solid #fb0}"
-             '.nl::before{content:"\\21B5";opacity:.6}</style>',
-             f"</head><body><h1>{html.escape(title)}</h1>",
-             "<p>Each row is the text, every character's background the "
-             "value, after reading it, of a property of the text or of one "
-             "hidden unit: "
-             f'<span style="{unit_style(-1)}">-1</span> ... '
-             f'<span style="{unit_style(0)}">0</span> ... '
-             f'<span style="{unit_style(1)}">+1</span> '
-             "(a property, or a cell state s beyond ±1, divided by its "
-             "largest size in the text). "
-             "Hover a character for the value and the model's top 3 guesses "
-             "for the next character.</p>"]
-    for section, introduction, rows in sections:
-        parts.append(f"<h2>{html.escape(section)}</h2>")
-        parts.append(f"<p>{html.escape(introduction)}</p>")
-        for heading, values, scale, name, attribute in rows:
-            parts.append(f"<h3>{html.escape(heading)}</h3>")
-            spans = []
-            for ch, v, tip in zip(text, values, tips):
-                kind = ' class="nl"' if ch == "\n" else ""
-                shown = f"{v:+.3f}" if isinstance(v, float) else v
-                hover = html.escape(f"{name}: {shown}\nnext: {tip}")
-                spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
-                             f'style="{unit_style(v / scale)}">'
-                             f"{html.escape(ch)}</span>")
-            parts.append(f'<div class="row" {attribute}>'
-                         f'{"".join(spans)}</div>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
 # --- looking inside: units that mean something -------------------------------
 # Most units mean nothing a person can name. To find the few that do,
-# --activations computes properties of TEXT, each a number at every
-# position t that describes TEXT up to and including character t, and
-# for each finds the unit that follows it best: the largest |Pearson r|
-# between the property and the unit's value after reading character t.
-# The start of TEXT counts as a newline, a space and a sentence's end.
+# --activations computes properties of TEXT, each a number at every position
+# t that describes TEXT up to and including character t, and for each finds
+# the unit that follows it best: the largest |Pearson r| between the
+# property and the unit's value after reading character t. The start of
+# TEXT counts as a newline, a space and a sentence's end.
 
 PROPERTIES = [
     ("quote", '1 after an odd number of " (inside a "string"), else 0'),
@@ -1322,7 +1082,7 @@ PROPERTIES = [
 SLOW_RANGE = 0.5     # a slow unit ranges over at least this much of [-1, 1]
 SHORT_TEXT = 1000    # below this many characters, warn that r can be chance
 SATURATED = 0.1      # a gate below 0.1 or above 0.9 is saturated (as in
-                     # Karpathy, Johnson & Fei-Fei 2015, figure 4)
+#                      Karpathy, Johnson & Fei-Fei 2015, figure 4)
 GATES_IN_CACHE = {   # (gate, its place in step_forward's cache, its name)
     "gru": [("r", 1, "reset"), ("z", 2, "update")],  # (h, r, z, n, Wh_n)
     "lstm": [("i", 1, "input"), ("f", 2, "forget"),  # (s, i, f, g, o,
@@ -1353,9 +1113,28 @@ def text_properties(text):
     return values
 
 
+def trace(model, ids):
+    """Run ids from the zero state: ({"h": h after each character, and for
+    an LSTM "s": its cell states}, {gate: its values after each character,
+    read off step_forward's caches}, the next character's probabilities)."""
+    name = cell_name(model)
+    slots = GATES_IN_CACHE.get(name, [])
+    traces = {"h": [], "s": []} if name == "lstm" else {"h": []}
+    gates, probs = {gate: [] for gate, _, _ in slots}, []
+    state = model.zero_state()
+    for x in ids:
+        state, cache = model.step_forward(x, state)
+        traces["h"].append(model.hidden(state))
+        if name == "lstm":                           # its state is [h, s]
+            traces["s"].append(state[1])
+        for gate, slot, _ in slots:
+            gates[gate].append(cache[slot])
+        probs.append(softmax(model.scores(state))[0])
+    return traces, gates, probs
+
+
 def centered(values):
-    """(values minus their mean, the length of that), or None when every
-    value is the same."""
+    """(values minus their mean, the length of that), or None if constant."""
     if max(values) == min(values):
         return None
     mean = sum(values) / len(values)
@@ -1364,37 +1143,16 @@ def centered(values):
 
 
 def pearson(xs, ys):
-    """Pearson's r = Σ dx·dy / (‖dx‖·‖dy‖), d the deviations from the mean,
-    of two lists of the same length; None if either is constant."""
+    """Pearson's r = Σ dx·dy / (‖dx‖·‖dy‖), d the deviations from the mean;
+    None if either list is constant."""
     cx, cy = centered(xs), centered(ys)
-    if cx is None or cy is None:
-        return None
-    return dot(cx[0], cy[0]) / (cx[1] * cy[1])
-
-
-def gate_trace(model, ids):
-    """Run ids from the zero state through a gated cell and read the gates
-    off step_forward's caches: (cell states s after each character, or
-    None but for the LSTM; {gate: [values (hidden) after each char]}).
-    The vanilla RNN has no gates: (None, {})."""
-    if not isinstance(model, GatedRNN):
-        return None, {}
-    slots = GATES_IN_CACHE[cell_name(model)]
-    state, ss, gates = model.zero_state(), [], {g: [] for g, _, _ in slots}
-    for x in ids:
-        state, cache = model.step_forward(x, state)
-        for gate, slot, _ in slots:
-            gates[gate].append(cache[slot])
-        if isinstance(state, tuple):                 # the LSTM's (h, s)
-            ss.append(state[1])
-    return (ss or None), gates
+    return None if cx is None or cy is None else (
+        dot(cx[0], cy[0]) / (cx[1] * cy[1]))
 
 
 def best_units(properties, traces):
-    """{property: (trace, unit, r)}: of all units of every trace ("h": hs,
-    and for an LSTM "s": its cell states), the one whose value has the
-    largest |r| with the property; None for a property constant over
-    the text."""
+    """{property: (trace, unit, r)}: of all units of every trace, the one
+    with the largest |r| with the property; None for a constant one."""
     columns = [(name, u, centered([v[u] for v in trace]))
                for name, trace in traces.items()
                for u in range(len(trace[0]))]
@@ -1408,23 +1166,20 @@ def best_units(properties, traces):
 
 
 def print_found(found, length):
-    """One row per property: its name, the best unit and r, or "-"; a
-    notice when the text (length characters) is too short to trust r."""
+    """One row per property: the best unit and r, or "-"; notes on a unit
+    that wins several and on a text too short to trust r."""
     print("r: the Pearson correlation, over the text, of the property with "
-          "the unit's value\n(-1 to +1; near ±1, the unit follows it)")
-    print("property   unit      r   what the property is")
+          "the unit's value\n(-1 to +1; near ±1, the unit follows it)\n"
+          "property   unit      r   what the property is")
+    wins = {}                                        # unit -> properties
     for name, what in PROPERTIES:
         if found[name] is None:
             print(f"{name:<9}     -      -   {what} (constant here)")
-        else:
-            trace, u, r = found[name]
-            print(f"{name:<9} {trace} {u:<3} {r:+.2f}   {what}")
-    best = {}                           # unit -> the properties it wins
-    for name, _ in PROPERTIES:
-        if found[name] is not None:
-            trace, u, _ = found[name]
-            best.setdefault(f"{trace} {u}", []).append(name)
-    for unit, names in best.items():
+            continue
+        trace, u, r = found[name]
+        print(f"{name:<9} {trace} {u:<3} {r:+.2f}   {what}")
+        wins.setdefault(f"{trace} {u}", []).append(name)
+    for unit, names in wins.items():
         if len(names) > 1:
             print(f"note: {unit} is the best unit for {' and '.join(names)}:"
                   f" it may follow what they share, not each of them")
@@ -1442,12 +1197,99 @@ def slowness(values):
             -1.0 if step_r is None else step_r)
 
 
+def units_to_show(traces, given, count=8):
+    """[(trace, unit)]: the units of --units ("3,17", or "s51" for an LSTM's
+    cell state), else the `count` units of h that change most slowly."""
+    hs, hidden = traces["h"], len(traces["h"][0])
+    if given is None:
+        return [("h", u) for u in sorted(
+            range(hidden), key=lambda u: slowness([h[u] for h in hs]),
+            reverse=True)[:count]]
+    units = []
+    for part in given.replace(" ", "").split(","):
+        trace, number = (part[0], part[1:]) if part[:1] in ("h", "s") else (
+            "h", part)
+        if number.isdigit() and int(number) < hidden and trace in traces:
+            units.append((trace, int(number)))
+    if len(units) != len(given.split(",")) or len(set(units)) != len(units):
+        cell_state = f", s0 to s{hidden - 1}" if "s" in traces else ""
+        raise UserError(f"--units must be distinct units, 0 to {hidden - 1} "
+                        f"(or h0 to h{hidden - 1}{cell_state}), "
+                        f"comma-separated, got {given!r}")
+    return units
+
+
+def unit_style(value):
+    """CSS for a character of value: -1 blue ... 0 white ... +1 red behind
+    black text, at most 60% strong so the text reads at 4.5:1 or more."""
+    fade = round(255 * (1 - 0.6 * min(1.0, abs(value))))
+    color = (f"{255},{fade},{fade}" if value > 0 else f"{fade},{fade},255")
+    return f"background:rgb({color});color:black"
+
+
+def activations_page(vocab, text, probs, rows, title):
+    """A self-contained HTML page: for each row (heading, values, name,
+    attributes) the text, each character's background its value after
+    reading it (divided by the largest |value| if that is beyond 1); a
+    hover shows the value and the model's top 3 next characters."""
+    tips = []
+    for p in probs:
+        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
+        tips.append("  ".join(f"{vocab[i]!r} {p[i]:.2f}" for i in top))
+    key = " ... ".join(f'<span style="{unit_style(v)}">{v:+g}</span>'
+                       for v in (-1, 0, 1)).replace("+0", "0")
+    parts = ['<!DOCTYPE html><html><head><meta charset="utf-8">',
+             f"<title>{html.escape(title)}</title><style>"
+             "body{font-family:sans-serif;margin:2em}"
+             ".row{font-family:monospace;white-space:pre-wrap;"
+             "line-height:1.7;border:1px solid #ccc;padding:.5em}"
+             ".row span:hover{outline:2px solid #fb0}"
+             '.nl::before{content:"\\21B5";opacity:.6}</style></head><body>',
+             f"<h1>{html.escape(title)}</h1><p>Each row is the text, every "
+             f"character's background the value, after reading it, of a "
+             f"property of the text or of one unit: {key} (scaled to ±1 if "
+             f"it goes further). A negative r: the unit goes down as the "
+             f"property goes up. Hover a character for the value and the "
+             f"model's top 3 guesses for the next character.</p>"]
+    for heading, values, name, attributes in rows:
+        scale = max(1.0, *map(abs, values))
+        spans = []
+        for ch, v, tip in zip(text, values, tips):
+            kind = ' class="nl"' if ch == "\n" else ""
+            hover = html.escape(f"{name}: {v:+.3f}\nnext: {tip}")
+            spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
+                         f'style="{unit_style(v / scale)}">'
+                         f'{html.escape(ch)}</span>')
+        parts.append(f'<h3>{html.escape(heading)}</h3><div class="row" '
+                     f'{attributes}>{"".join(spans)}</div>')
+    return "\n".join(parts + ["</body></html>"]) + "\n"
+
+
+def page_rows(properties, found, traces, units):
+    """The rows of activations.html: each property, then its best unit;
+    then the units to show."""
+    def unit_row(trace, u, heading=""):
+        values = [v[u] for v in traces[trace]]
+        return (heading or f"{trace} {u}: {min(values):+.2f} to "
+                f"{max(values):+.2f}", values, f"{trace} {u}",
+                f'data-unit="{u}" data-trace="{trace}"')
+
+    rows = []
+    for name, what in PROPERTIES:
+        if found[name] is not None:
+            trace, u, r = found[name]
+            rows += [(f"{name}: {what}", [float(v) for v in properties[name]],
+                      name, f'data-property="{name}"'),
+                     unit_row(trace, u, f"best unit for {name}: {trace} {u}, "
+                                        f"r = {r:+.2f}")]
+    return rows + [unit_row(trace, u) for trace, u in units]
+
+
 # --- looking inside: how the gates saturate ----------------------------------
-# A gate near 0 or 1 is saturated: a forget gate near 1 keeps its cell
-# state, an update gate near 0 replaces h. For each gate and unit, the
-# fraction of TEXT's positions below SATURATED and above 1 - SATURATED,
-# printed per gate and drawn as gates.svg; for the rnn, how often |h| is
-# near 1 instead.
+# A gate near 0 or 1 is saturated: a forget gate near 1 keeps its cell state,
+# an update gate near 0 replaces h. For each gate and unit, the fraction of
+# TEXT's positions below SATURATED and above 1 - SATURATED; for the rnn, how
+# often |h| is near 1 instead.
 
 def saturation(trace, low, high):
     """[(fraction of positions below low, fraction above high)] per unit
@@ -1460,7 +1302,7 @@ def saturation(trace, low, high):
 
 def saturation_summary(fractions):
     """How many units are mostly (at over half the positions) right-
-    saturated, left-saturated and in between, and how many are none."""
+    saturated, left-saturated and in between, and how many none of these."""
     right = sum(r > 0.5 for _, r in fractions)
     left = sum(lo > 0.5 for lo, _ in fractions)
     between = sum(1 - lo - r > 0.5 for lo, r in fractions)
@@ -1469,140 +1311,36 @@ def saturation_summary(fractions):
             f"{len(fractions) - right - left - between} none of these")
 
 
-def gates_svg(panels, title):
-    """A standalone SVG: one scatter per panel (name, x label, y label,
-    fractions), each fraction pair a dot at (left, right) on axes from 0
-    to 1, as in Karpathy, Johnson & Fei-Fei (2015), figure 4. No dot can
-    lie above the dashed diagonal, where left + right = 1."""
-    size, left, gap, top = 220, 70, 80, 95
-    width = max(left + len(panels) * (size + gap), 40 + 8 * len(title),
-                540)                                  # the caption's width
-    height = top + size + 95                          # two caption lines
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}" '
-             f'font-family="sans-serif" font-size="13">',
-             f'<rect width="{width}" height="{height}" fill="white"/>',
-             f'<text x="{width / 2}" y="26" text-anchor="middle" '
-             f'font-size="15">{html.escape(title)}</text>']
-    for k, (name, x_name, y_name, fractions) in enumerate(panels):
-        x0, y1 = left + k * (size + gap), top + size     # bottom-left corner
-        parts.append(f'<g class="gate" data-gate="{html.escape(name)}">')
-        parts.append(f'<text x="{x0 + size / 2}" y="{top - 36}" '
-                     f'text-anchor="middle" font-size="14">'
-                     f'{html.escape(name)}, {len(fractions)} units</text>')
-        mostly = saturation_summary(fractions).replace("-saturated", "")
-        parts.append(f'<text x="{x0 + size / 2}" y="{top - 16}" '
-                     f'text-anchor="middle" font-size="11">'
-                     f'{html.escape(mostly.replace("mostly ", ""))}</text>')
-        parts.append(f'<rect x="{x0}" y="{top}" width="{size}" '
-                     f'height="{size}" fill="none" stroke="black"/>')
-        parts.append(f'<line x1="{x0}" y1="{top}" x2="{x0 + size}" '
-                     f'y2="{y1}" stroke="#bbb" stroke-dasharray="4 4"/>')
-        for tick in (0, 0.5, 1):
-            parts.append(f'<text x="{x0 + tick * size}" y="{y1 + 17}" '
-                         f'text-anchor="middle">{tick:g}</text>')
-            parts.append(f'<text x="{x0 - 6}" y="{y1 - tick * size + 4}" '
-                         f'text-anchor="end">{tick:g}</text>')
-        parts.append(f'<text x="{x0 + size / 2}" y="{y1 + 36}" '
-                     f'text-anchor="middle">{html.escape(x_name)}</text>')
-        parts.append(f'<text transform="translate({x0 - 32} {top + size / 2})'
-                     f' rotate(-90)" text-anchor="middle">'
-                     f'{html.escape(y_name)}</text>')
-        for u, (lo, hi) in enumerate(fractions):
-            parts.append(f'<circle cx="{x0 + lo * size:.1f}" '
-                         f'cy="{y1 - hi * size:.1f}" r="4" '
-                         f'fill="{colors[k % len(colors)]}" '
-                         f'fill-opacity="0.6" data-left="{lo!r}" '
-                         f'data-right="{hi!r}"><title>unit {u}: '
-                         f'left {lo:.2f}, right {hi:.2f}</title></circle>')
-        parts.append("</g>")
-    for line, y in [("One dot per unit: the fraction of the text's positions "
-                     "where its value is low (across) and high (up).",
-                     height - 28),
-                    ("Right, left: high or low at over half of them. No dot "
-                     "can pass the dashed line, where the two add to 1.",
-                     height - 12)]:
-        parts.append(f'<text x="{left - 40}" y="{y}" font-size="11" '
-                     f'fill="#555">{html.escape(line)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
-def page_sections(properties, found, traces, units, chosen):
-    """The sections of activations.html: each property above its best
-    unit, then the units (those of --units if chosen, else the slow ones)."""
-    rows, constant = [], []
-    for name, what in PROPERTIES:
-        if found[name] is None:
-            constant.append(name)
-            continue
-        trace, u, r = found[name]
-        values = properties[name]
-        rows.append((f"{name}: {what}", values, max(map(abs, values)), name,
-                     f'data-property="{name}"'))
-        unit = [v[u] for v in traces[trace]]
-        rows.append((f"best unit: {trace} {u}, r = {r:+.2f}", unit,
-                     max(1.0, max(map(abs, unit))),  # s can pass ±1
-                     f"{trace} {u}", f'data-unit="{u}" data-trace="{trace}"'))
-    intro = ("Each property of the text, then the unit whose value follows "
-             "it best (largest |Pearson r| over this text; a negative r "
-             "means the unit goes down as the property goes up).")
-    if constant:
-        intro += f" Constant over this text: {', '.join(constant)}."
-    if "s" in traces:
-        intro += " h is the LSTM's hidden state, s its cell state."
-    sections = [("What the text is doing, and the unit that follows it",
-                 intro, rows)]
-    rows = []
-    for trace, u in units:
-        values = [v[u] for v in traces[trace]]
-        rows.append((f"{trace} {u}: {min(values):+.2f} to "
-                     f"{max(values):+.2f}", values,
-                     max(1.0, max(map(abs, values))),  # s can pass ±1
-                     f"{trace} {u}", f'data-unit="{u}" data-trace="{trace}"'
-                     if trace == "s" else f'data-unit="{u}"'))
-    if chosen:
-        sections.append(("The units of --units", "In the order given.",
-                         rows))
-    else:
-        sections.append(("Units that change slowly", (
-            f"The units whose values after consecutive characters correlate "
-            f"most, among those that range over {SLOW_RANGE:g} or more: "
-            f"they carry something from character to character."), rows))
-    return sections
-
-
 def gate_saturation(model, hs, gates, svg_path, title):
-    """Print how each gate's units saturate and write the scatters as
-    svg_path. The vanilla RNN has no gates: its tanh h instead, below -0.9
-    and above +0.9."""
-    if not gates:
-        edge = 1 - SATURATED                         # |h| > 0.9: saturated
-        fractions = saturation(hs, -edge, edge)
-        share = sum(lo + hi for lo, hi in fractions) / len(fractions)
+    """Print how each gate's units saturate and draw them as svg_path, a
+    dot per unit at (fraction of positions low, fraction high), as in
+    Karpathy et al.'s figure 4; the rnn's h instead, beyond ±0.9."""
+    edge = 1 - SATURATED
+    if gates:
+        panels = [(f"{gate} ({what} gate)", saturation(
+            gates[gate], SATURATED, edge)) for gate, _, what in
+            GATES_IN_CACHE[cell_name(model)]]
+        print(f"gates over {len(hs):,} positions (saturated: below "
+              f"{SATURATED:g} or above {edge:g}):")
+        for name, fractions in panels:
+            print(f"  {name}: {saturation_summary(fractions)}")
+    else:
+        panels = [("h (tanh)", saturation(hs, -edge, edge))]
+        share = sum(map(sum, panels[0][1])) / len(panels[0][1])
         print(f"no gates in the rnn; instead, |h| > {edge:g} at {share:.0%} "
               f"of positions, averaged over units; below -{edge:g} counts "
               f"as left, above +{edge:g} as right: "
-              f"{saturation_summary(fractions)}")
-        panels = [("h, the tanh state", f"fraction below -{edge:g}",
-                   f"fraction above +{edge:g}", fractions)]
-    else:
-        print(f"gates over {len(hs):,} positions (saturated: below "
-              f"{SATURATED:g} or above {1 - SATURATED:g}):")
-        panels = []
-        for gate, _, what in GATES_IN_CACHE[cell_name(model)]:
-            fractions = saturation(gates[gate], SATURATED, 1 - SATURATED)
-            print(f"  {gate} ({what} gate): "
-                  f"{saturation_summary(fractions)}")
-            panels.append((f"{gate}, the {what} gate",
-                           f"fraction below {SATURATED:g}",
-                           f"fraction above {1 - SATURATED:g}", fractions))
-    write_atomically(svg_path, gates_svg(panels, title))
+              f"{saturation_summary(panels[0][1])}")
+    series = [("limit", "left + right = 1", "-", "#bbbbbb", [(0, 1), (1, 0)])]
+    series += [(f"gate{k}", name, ".", ["#1f77b4", "#d62728", "#2ca02c"][k],
+                fractions) for k, (name, fractions) in enumerate(panels)]
+    write_atomically(svg_path, svg_chart(
+        series, title, "fraction of positions left-saturated (low)",
+        "fraction right-saturated (high)"))
     print(f"chart: {svg_path}")
 
 
-# --- measuring: a counting baseline, interpolated Kneser-Ney n-grams ---------
+# --- measuring: a counting baseline, Kneser-Ney n-grams ---------------------
 # An order-n model predicts the next character from the n-1 before it by
 # counting. Kneser-Ney takes a discount D off every count and shares what it
 # took, D·(distinct next chars), out by the order below, so nothing is 0:
@@ -1629,7 +1367,7 @@ def kn_table(grams):
             for h, counts in table.items()}, D
 
 
-def fit_ngrams(text, vocab, max_order=NGRAM_ORDER):
+def fit_ngrams(text, vocab, max_order):
     """Kneser-Ney tables of text, orders 1..max_order: "top"[k] counts each
     k-gram, "lower"[k] the distinct characters seen before each k-gram."""
     grams = [None] + [Counter(text[i:i + k] for i in range(len(text) - k + 1))
@@ -1668,7 +1406,7 @@ def bits_of(probs):
     return -sum(math.log2(p) for p in probs) / len(probs)
 
 
-def ngram_baseline(train_text, val_text, vocab, max_order=NGRAM_ORDER):
+def ngram_baseline(train_text, val_text, vocab, max_order):
     """Fit on train_text, score val_text with every order:
     (best order, {order: bits/char}, the fitted tables)."""
     ngrams = fit_ngrams(train_text, vocab, max_order)
@@ -1677,62 +1415,28 @@ def ngram_baseline(train_text, val_text, vocab, max_order=NGRAM_ORDER):
     return min(bits, key=bits.get), bits, ngrams
 
 
-# --- measuring: the network against counting, and the two mixed --------------
-
-def mixture(net_logs, ngram_ps):
-    """p = λ·p_network + (1 - λ)·p_ngram, λ in 0, 0.01 ... 0.99 picked on
-    the first half of the predictions (λ = 1 could take log 0 where the
-    network's p underflows; the n-gram's p is never 0). Returns λ and the
-    bits/char on the second half of the mixture, the network alone and the
-    n-gram alone."""
-    half = len(net_logs) // 2
-    net_ps = [math.exp(v) for v in net_logs]
-
-    def mixed_bits(lam, part):
-        return bits_of([lam * pn + (1.0 - lam) * pg
-                        for pn, pg in zip(net_ps[part], ngram_ps[part])])
-
-    first, second = slice(0, half), slice(half, None)
-    lam = min((k / 100 for k in range(100)),
-              key=lambda lam: mixed_bits(lam, first))
-    net_bits = -sum(net_logs[second]) / len(net_logs[second]) / math.log(2)
-    return (lam, mixed_bits(lam, second), net_bits,
-            bits_of(ngram_ps[second]))
-
-
-def counting_lines(model, vocab, train_text, val_text, text, name):
-    """The model against the best n-gram on text (called `name`): fitted on
-    train_text, its order picked on val_text; then their mixture."""
+def counting_line(model, vocab, train_text, val_text, text, name, s):
+    """The model against the best n-gram on text (called `name`), fitted on
+    train_text, its order picked on val_text."""
     start = time.monotonic()
-    counted = train_text[-NGRAM_MAX_CHARS:]          # about 0.7 GB a million
-    best, _, ngrams = ngram_baseline(counted, val_text, vocab)
-    ngram_ps = ngram_probs(ngrams, best, text)
-    seconds = time.monotonic() - start
-    net_logs = log_probs(model, encode(text, vocab))
-    net = -sum(net_logs) / len(net_logs) / math.log(2)
-    ngram = bits_of(ngram_ps)
-    verdict = "worse" if net > ngram else "better"
-    lines = [f"{best}-gram (Kneser–Ney) on the same {name}: {ngram:#.4g} "
-             f"bits/char; the model's {net:#.4g} is {abs(net - ngram):.3f} "
-             f"{verdict} (best of orders 1-{NGRAM_ORDER}, {seconds:.1f} s)"]
-    if len(counted) < len(train_text):
-        lines[0] += f"; counted the last {len(counted):,} training chars"
-    if len(net_logs) >= 4:                         # 2 predictions a half
-        lam, mixed, net_half, counted_half = mixture(net_logs, ngram_ps)
-        lines.append(f"mixture {lam:.2f}·model + {1 - lam:.2f}·{best}-gram, "
-                     f"λ picked on the first half: {mixed:#.4g} bits/char on "
-                     f"the second half (model alone {net_half:#.4g}, "
-                     f"{best}-gram alone {counted_half:#.4g})")
-    return lines
+    counted = train_text[-s.ngram_max_chars:]        # about 0.7 GB a million
+    best, _, ngrams = ngram_baseline(counted, val_text, vocab, s.ngram_order)
+    ngram = bits_of(ngram_probs(ngrams, best, text))
+    net = evaluate(model, encode(text, vocab))
+    return (f"{best}-gram (Kneser–Ney) on the same {name}: {ngram:#.4g} "
+            f"bits/char; the model's {net:#.4g} is {abs(net - ngram):.3f} "
+            f"{'worse' if net > ngram else 'better'} (best of orders "
+            f"1-{s.ngram_order}, {time.monotonic() - start:.1f} s)" + (
+                f"; counted the last {len(counted):,} training chars"
+                if len(counted) < len(train_text) else ""))
 
 
-# --- measuring: --evaluate, a model's bits per character on a text file ------
+# --- measuring: --evaluate, the copy check, --compare ------------------------
 
 def training_texts(model_path, checkpoint, vocab):
-    """(training text, validation text) of the model's data file, split as
-    in training; or (None, why not) if the file is not at hand, changed or
-    has no validation part."""
-    config = checkpoint.get("config", {})
+    """((training text, validation text) of the model's data file, None),
+    or (None, why not) if it is not at hand, changed or not split."""
+    config = checkpoint["config"]
     data = config.get("data")
     if not isinstance(data, str):
         return None, f"{model_path} does not name its data file"
@@ -1755,36 +1459,26 @@ def training_texts(model_path, checkpoint, vocab):
     return (train_text, val_text), None
 
 
-def run_evaluate(args):
+def run_evaluate(cmd):
     """--evaluate: the model's bits per character on a file, then the
     n-gram comparison if the model's data file is at hand."""
-    path = args.evaluate
-    model, vocab, checkpoint = load_model_for(args)
-    if not os.path.isfile(path):
-        problem = "is a folder" if os.path.isdir(path) else "was not found"
-        raise UserError(f"--evaluate file {path} {problem}")
-    try:
-        text = read_text(path)                       # UTF-8, 2 chars or more
-    except UserError as e:                           # name the flag
-        raise UserError(str(e).replace("data file", "--evaluate file", 1))
-    ids = encode(text, vocab, f"--evaluate file {path}", args.model)
+    path, model_path = cmd.args.evaluate, cmd.s.model_path
+    model, vocab, _, checkpoint = load_model_for(cmd)
+    text = read_text(path, "--evaluate file")        # UTF-8, 2 chars or more
+    ids = encode(text, vocab, f"--evaluate file {path}", model_path)
     bits = evaluate(model, ids)
     print(f"{path}: {bits:#.4g} bits/char over {len(ids) - 1:,} predictions "
-          f"({args.model}: {checkpoint['cell']}, hidden {len(model.V[0])})")
-    texts, why = training_texts(args.model, checkpoint, vocab)
+          f"({model_path}: {checkpoint['cell']}, hidden {len(model.V[0])})")
+    texts, why = training_texts(model_path, checkpoint, vocab)
     if texts is None:
         print(f"notice: no n-gram comparison: {why}")
-        return bits
+        return
     if text in texts[0] or texts[0] in text:         # the training part
-        print(f"notice: {path} is or holds text {args.model} was trained "
+        print(f"notice: {path} is or holds text {model_path} was trained "
               f"on; its bits/char (and the n-gram's) measure memory, not "
               f"prediction: evaluate held-out text")
-    for line in counting_lines(model, vocab, *texts, text, "text"):
-        print(line)
-    return bits
+    print(counting_line(model, vocab, *texts, text, "text", cmd.s))
 
-
-# --- measuring: is a sample new text, or copied from the training text? ------
 
 def copy_check(generated, train_text):
     """(how many of generated's words occur as words in train_text, its
@@ -1813,28 +1507,24 @@ def copy_lines(generated, train_text):
             f"{len(longest)} characters, {longest!r}"]
 
 
-# --- measuring: --compare, several runs side by side -------------------------
-
 PALETTE = [("#1f77b4", "#aec7e8"), ("#d62728", "#ff9896"),  # (val, train)
            ("#2ca02c", "#98df8a"), ("#ff7f0e", "#ffbb78"),
-           ("#9467bd", "#c5b0d5"), ("#8c564b", "#c49c94"),
-           ("#e377c2", "#f7b6d2"), ("#7f7f7f", "#c7c7c7")]
+           ("#9467bd", "#c5b0d5"), ("#8c564b", "#c49c94")]
 
 
-def run_compare(args):
+def run_compare(cmd):
     """--compare: a table row per model file; compare.svg beside the first,
     each model's validation curve and, lighter, its train curve."""
-    paths = args.compare
-    rows, series = [], []
+    paths, rows, series = cmd.args.compare, [], []
     for k, path in enumerate(paths):
-        model, _, checkpoint = load_model(path)
-        history = checkpoint["history"]
+        model, _, run, checkpoint = load_model(path)
+        history = run.history
         weights = sum(len(row) for row in model.U + model.W + model.V
                       + [model.b, model.c])
         last = [f"{history[key][-1][1]:.3f}" if history[key] else "-"
                 for key in ("train", "val")]
         rows.append([path, checkpoint["cell"], f"{len(model.V[0])}",
-                     f"{weights:,}", f"{checkpoint['iteration']:,}", *last])
+                     f"{weights:,}", f"{run.iteration:,}", *last])
         dark, light = PALETTE[k % len(PALETTE)]
         label = f"{path} ({checkpoint['cell']})"
         series += [(f"val{k}", label, "o", dark, history["val"]),
@@ -1846,10 +1536,10 @@ def run_compare(args):
         print("  ".join([row[0].ljust(widths[0])] + [
             cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
     series = [one for one in series if one[4]]           # drawn if any point
+    svg_path = os.path.join(os.path.dirname(paths[0]), "compare.svg")
     if not series:
         print("notice: no loss history in these files; no chart")
         return
-    svg_path = os.path.join(os.path.dirname(paths[0]), "compare.svg")
     write_atomically(svg_path, svg_chart(
         series, "validation loss (dots) and smoothed train loss (lighter)"))
     print(f"chart: {svg_path}")
@@ -1857,7 +1547,8 @@ def run_compare(args):
 
 # --- charts: lines as terminal text and as an SVG file -----------------------
 # A chart is a list of series (name, label, mark, color, points), each point
-# an (x, y) pair. Log-scale charts pass log10(y), a label for the ticks and
+# an (x, y) pair; the mark "o" adds a dot on each point, "." draws dots and
+# no line. Log-scale charts pass log10(y), a label for the ticks and
 # log=True, which puts the ticks on whole decades.
 
 def loss_series(history):
@@ -1867,20 +1558,17 @@ def loss_series(history):
 
 
 def chart_axes(series, log=False):
-    """(x_ticks, y_ticks) covering every point: round numbers, first and
-    last tick at the ends of the axis; with log, y is log10 of the value
-    and the top tick is the first decade at or above the data."""
+    """(x_ticks, y_ticks) covering every point: round numbers; with log, y
+    is log10 of the value and the ticks are whole decades."""
     points = [point for *_, line in series for point in line]
-    x_ticks = ticks(0, max(x for x, _ in points))
     low, high = min(y for _, y in points), max(y for _, y in points)
-    y_ticks = decades(low, high) if log else ticks(low, high)
-    return x_ticks, y_ticks
+    return ticks(0, max(x for x, _ in points)), (
+        decades(low, high) if log else ticks(low, high))
 
 
 def decades(low, high, count=8):
-    """Whole-number ticks (log10 of the value), about `count` steps, from
-    the first decade at or above high down to <= low; an even number of
-    steps, so that the middle of the axis is a tick too."""
+    """Whole-number ticks from the first decade at or above high down to
+    <= low, about `count` steps, an even number of them."""
     top, bottom = math.ceil(high), math.floor(low)
     step = next(m for m in (1, 2, 5, 10, 20, 50, 100)
                 if (top - bottom) / m <= count)
@@ -1895,42 +1583,35 @@ def ticks(low, high, count=6):
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     first, last = math.floor(low / step), math.ceil(high / step)
-    if first == last:
-        last += 1
-    return [round(k * step, 10) for k in range(first, last + 1)]
+    return [round(k * step, 10) for k in range(first, max(last, first + 1)
+                                               + 1)]
 
 
-def text_chart(series, y_name="bits/char", x_name="iteration",
-               y_label="{:.2f}".format, width=60, height=13, log=False):
-    """The series as lines of text, each point drawn with its mark."""
-    x_ticks, y_ticks = chart_axes(series, log)
+def text_chart(series, width=60, height=13):
+    """The loss series as lines of text, each point drawn with its mark."""
+    x_ticks, y_ticks = chart_axes(series)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
     grid = [[" "] * width for _ in range(height)]
     for _, _, mark, _, points in series:
         for x, y in points:
-            column = round((x - x0) / (x1 - x0) * (width - 1))
-            row = round((y1 - y) / (y1 - y0) * (height - 1))
-            grid[row][column] = mark
-    lines = [f"{y_name}   " + "   ".join(f"{mark} {label}"
-                                         for _, label, mark, _, _ in series)]
+            grid[round((y1 - y) / (y1 - y0) * (height - 1))][
+                round((x - x0) / (x1 - x0) * (width - 1))] = mark
+    lines = ["bits/char   " + "   ".join(f"{mark} {label}" for _, label,
+                                         mark, _, _ in series)]
     for r, row in enumerate(grid):
-        label = y1 - r * (y1 - y0) / (height - 1)
-        shown = r in (0, height // 2, height - 1)
-        lines.append(f"{y_label(label):>6} |" if shown else "       |")
-        lines[-1] += "".join(row)
-    lines.append("       +" + "-" * width)
-    half = width // 2
-    lines.append(f"        {x0:<{half}g}{x1:>{width - half}g} {x_name}")
-    return "\n".join(lines)
+        label = f"{y1 - r * (y1 - y0) / (height - 1):6.2f}"
+        lines.append((label if r in (0, height // 2, height - 1) else " " * 6)
+                     + " |" + "".join(row))
+    return "\n".join(lines + ["       +" + "-" * width, f"        {x0:<30g}"
+                              f"{x1:>30g} iteration"])
 
 
 def svg_chart(series, title, x_name="iteration",
               y_name="bits per character", y_label="{:g}".format, log=False):
-    """The series as a standalone SVG document: axes, ticks, legend; a dot
-    on every point of a series marked "o"."""
-    width, height, left, right, top, bottom = 720, 420, 70, 150, 60, 50
+    """The series as a standalone SVG document: axes, ticks, legend."""
     wider = 7 * max(0, max(len(s[1]) for s in series) - 16)  # long labels
-    width, right = width + wider, right + wider
+    width, height = max(720 + wider, 40 + 8 * len(title)), 420
+    left, right, top, bottom = 70, 150 + wider, 60, 50
     x_ticks, y_ticks = chart_axes(series, log)
     (x0, x1), (y0, y1) = (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1])
 
@@ -1948,50 +1629,120 @@ def svg_chart(series, title, x_name="iteration",
              f'font-size="15">{html.escape(title)}</text>']
     for x in x_ticks:                                         # vertical grid
         parts.append(f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" '
-                     f'y2="{height - bottom}" stroke="#ddd"/>')
-        parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 18}" '
-                     f'text-anchor="middle">{x:g}</text>')
+                     f'y2="{height - bottom}" stroke="#ddd"/><text x="'
+                     f'{sx(x):.1f}" y="{height - bottom + 18}" text-anchor='
+                     f'"middle">{x:g}</text>')
     for y in y_ticks:                                         # horizontal grid
-        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" '
-                     f'x2="{width - right}" y2="{sy(y):.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" '
-                     f'text-anchor="end">{y_label(y)}</text>')
-    parts.append(f'<path d="M{left},{top} V{height - bottom} '
-                 f'H{width - right}" fill="none" stroke="black"/>')  # axes
-    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" '
-                 f'text-anchor="middle">{html.escape(x_name)}</text>')
-    parts.append(f'<text transform="translate(20 '
-                 f'{(top + height - bottom) / 2}) rotate(-90)" '
-                 f'text-anchor="middle">{html.escape(y_name)}</text>')
+        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" x2="'
+                     f'{width - right}" y2="{sy(y):.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" text-anchor='
+                     f'"end">{y_label(y)}</text>')
+    parts.append(f'<path d="M{left},{top} V{height - bottom} H{width - right}'
+                 f'" fill="none" stroke="black"/><text x="'
+                 f'{(left + width - right) / 2}" y="{height - 12}" '
+                 f'text-anchor="middle">{html.escape(x_name)}</text><text '
+                 f'transform="translate(20 {(top + height - bottom) / 2}) '
+                 f'rotate(-90)" text-anchor="middle">{html.escape(y_name)}'
+                 f'</text>')
     labelled = 0
     for name, label, mark, color, line in series:
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
-        parts.append(f'<polyline class="{name}" points="{points}" fill="none" '
-                     f'stroke="{color}" stroke-width="2"/>')
-        if mark == "o":                            # a dot per measurement
-            for x, y in line:
-                parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" '
-                             f'r="3" fill="{color}"/>')
-        if not label:                              # not in the legend
-            continue
-        ly = top + 10 + 22 * labelled                            # legend
-        labelled += 1
-        parts.append(f'<line x1="{width - right + 12}" y1="{ly}" '
-                     f'x2="{width - right + 36}" y2="{ly}" stroke="{color}" '
-                     f'stroke-width="2"/>')
-        parts.append(f'<text x="{width - right + 42}" y="{ly + 4}">'
-                     f'{html.escape(label)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+        if mark != ".":                            # "." draws dots alone
+            parts.append(f'<polyline class="{name}" points="{points}" '
+                         f'fill="none" stroke="{color}" stroke-width="2"/>')
+        if mark in "o.":                           # a dot per measurement
+            parts += [f'<circle class="{name}" cx="{sx(x):.1f}" '
+                      f'cy="{sy(y):.1f}" r="3" fill="{color}" '
+                      f'fill-opacity="0.7"><title>{x:.3g}, {y:.3g}</title>'
+                      f'</circle>' for x, y in line]
+        if label:                                  # in the legend
+            ly, lx = top + 10 + 22 * labelled, width - right
+            labelled += 1
+            parts.append(f'<line x1="{lx + 12}" y1="{ly}" x2="{lx + 36}" '
+                         f'y2="{ly}" stroke="{color}" stroke-width="2"/>'
+                         f'<text x="{lx + 42}" y="{ly + 4}">'
+                         f'{html.escape(label)}</text>')
+    return "\n".join(parts + ["</svg>"]) + "\n"
 
 
-# --- main: flags, then train or generate -------------------------------------
+# --- main: the flags come from the constants ---------------------------------
+# Each constant in SETTINGS is a flag: HIDDEN_SIZE is --hidden-size, with the
+# comment beside the constant as its help. COMMANDS add what is not a
+# setting. RULES say what each setting must be, in one place.
+
+COMMANDS = [  # (flag, what it takes, help)
+    ("--generate", "TEXT", "load --model, continue TEXT and print only that"),
+    ("--predict", "TEXT", "load --model and show its top 3 guesses for each "
+     "next character of TEXT"),
+    ("--gradient-flow", "TEXT", "load --model and measure how far back the "
+     "gradient of each next-character loss reaches over TEXT; writes "
+     "gradient_flow.svg beside the model"),
+    ("--activations", "TEXT", "load --model, print the unit that best "
+     "follows each property of TEXT and how the gates saturate; write "
+     "activations.html and gates.svg beside it"),
+    ("--units", "N[,N...]", "units for --activations: 3,17, or s51 for an "
+     "LSTM's cell state (default: the 8 that change most slowly)"),
+    ("--evaluate", "PATH", "load --model and print its bits per character "
+     "on the text file PATH, beside the counting baseline's"),
+    ("--compare", "MODEL", "print a table of these model files and write "
+     "compare.svg, their loss curves, beside the first"),
+    ("--resume", None, "continue training --model where it stopped, with "
+     "its saved settings unless you give the flag (without --resume, "
+     "training keeps an existing model file as NAME.old.json)"),
+    ("--check", None, "check every cell's backward pass against central "
+     "differences and its loss against a recorded value; with --cell, only "
+     "that cell (needs no data or model)"),
+]
+VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
+         "--evaluate", "--compare")           # they read a model, not train
+TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
+                 "--max-iterations", "--sample-every", "--validation-fraction",
+                 "--log-every", "--prime-text", "--resume"}
+RULES = [  # (what the value must be, the test, the settings it applies to)
+    ("one of rnn, gru, lstm", lambda v: v in CELLS, ["cell"]),
+    ("at least 1", lambda v: v >= 1, ["hidden_size", "sequence_length",
+                                      "max_iterations", "sample_every",
+                                      "log_every", "flow_steps",
+                                      "ngram_order", "ngram_max_chars"]),
+    ("0 or more", lambda v: v >= 0, ["sample_length"]),
+    ("0 (off) or more", lambda v: v >= 0, ["top_k"]),
+    ("a finite number > 0", lambda v: 0 < v < math.inf, ["learning_rate"]),
+    ("a finite number >= 0 (0 = greedy)", lambda v: 0 <= v < math.inf,
+     ["temperature"]),
+    ("in [0, 1)", lambda v: 0 <= v < 1, ["validation_fraction"]),
+    ("a file name, not empty", lambda v: v != "", ["data_path",
+                                                   "model_path"]),
+]
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one 'error:' line."""
 
     def error(self, message):
         raise UserError(message)
+
+
+def flag_of(name):
+    """The flag of a setting: HIDDEN_SIZE or hidden_size -> --hidden-size."""
+    name = name.lower()
+    return {"data_path": "--data", "model_path": "--model"}.get(
+        name, "--" + name.replace("_", "-"))
+
+
+def constant_comments():
+    """{constant: the comment beside it at the top of this file}; empty
+    where the file's text is not at hand (run from a string in a tab)."""
+    comments, name = {}, None
+    for line in linecache.getlines(train.__code__.co_filename):
+        found = re.match(r"([A-Z_]+) = .*?  # (.*)", line)
+        if found and found[1] in SETTINGS:
+            name = found[1]
+            comments[name] = found[2].strip()
+        elif name and re.match(r"\s+# ", line):      # the comment goes on
+            comments[name] += " " + line.strip()[2:]
+        else:
+            name = None
+    return comments
 
 
 def temperatures(text):
@@ -2003,452 +1754,412 @@ def temperatures(text):
                                          f"comma-separated list of numbers")
 
 
-def parse_args(argv):
-    """Flags, each defaulting to the constant of the same name."""
+def parser():
+    """The flags: one per constant, defaulting to it, then COMMANDS."""
     p = ArgumentParser(description="Train a character-level RNN on a text "
-                       "file, then generate text from it. Each flag's "
-                       "default is the constant of the same name at the "
-                       "top of the file.", allow_abbrev=False,
+                       "file, then generate text from it. Each flag sets "
+                       "the constant of that name at the top of the file.",
+                       allow_abbrev=False,
                        prog="rnn_from_scratch.py" if hosted() else None)
-    p.add_argument("--data", metavar="PATH", default=DATA_PATH,
-                   help="training text, UTF-8 (default: %(default)s)")
-    p.add_argument("--model", metavar="PATH", default=MODEL_PATH,
-                   help="model file that training writes and --generate, "
-                   "--predict and --resume read (default: %(default)s)")
-    p.add_argument("--cell", metavar="CELL", default=CELL,
-                   help="rnn (vanilla), gru or lstm (default: %(default)s)")
-    p.add_argument("--hidden-size", metavar="N", type=int,
-                   default=HIDDEN_SIZE,
-                   help="hidden units (default: %(default)s)")
-    p.add_argument("--sequence-length", metavar="N", type=int,
-                   default=SEQUENCE_LENGTH,
-                   help="characters per chunk of backpropagation through "
-                   "time (default: %(default)s)")
-    p.add_argument("--learning-rate", metavar="RATE", type=float,
-                   default=LEARNING_RATE,
-                   help="Adagrad step size (default: %(default)s)")
-    p.add_argument("--max-iterations", metavar="N", type=int,
-                   default=MAX_ITERATIONS,
-                   help="training updates in all, one chunk each; --resume "
-                   "counts on to this (default: %(default)s)")
-    p.add_argument("--sample-every", metavar="N", type=int,
-                   default=SAMPLE_EVERY,
-                   help="validate, print a sample and save a checkpoint "
-                   "every N iterations (default: %(default)s)")
-    p.add_argument("--sample-length", metavar="N", type=int,
-                   default=SAMPLE_LENGTH,
-                   help="characters to generate (default: %(default)s)")
-    p.add_argument("--prime-text", metavar="TEXT",
-                   help="text fed in before sampling (default: PRIME_TEXT, "
-                   f"{PRIME_TEXT!r}, or the data's first word if the data "
-                   "lacks some of its characters)")
-    p.add_argument("--temperature", metavar="T[,T...]", type=temperatures,
-                   default=[TEMPERATURE],
-                   help="sampling temperature; several, comma-separated, "
-                   "give one sample each; 0 = greedy, always the likeliest "
-                   f"character (default: {TEMPERATURE})")
-    p.add_argument("--validation-fraction", metavar="F", type=float,
-                   default=VALIDATION_FRACTION,
-                   help="last part of the data held out for validation "
-                   "(default: %(default)s)")
-    p.add_argument("--log-every", metavar="N", type=int, default=LOG_EVERY,
-                   help="print a progress line every N iterations "
-                   "(default: %(default)s)")
-    p.add_argument("--seed", metavar="N", type=int, default=SEED,
-                   help="random seed for the weights and the samples "
-                   "(default: %(default)s)")
-    p.add_argument("--generate", metavar="TEXT",
-                   help="load --model, continue TEXT and print only that")
-    p.add_argument("--predict", metavar="TEXT",
-                   help="load --model and show its top 3 guesses for each "
-                   "next character of TEXT")
-    p.add_argument("--gradient-flow", metavar="TEXT",
-                   help="load --model and measure how far back the gradient "
-                   "of each next-character loss reaches over TEXT; writes "
-                   "gradient_flow.svg beside the model")
-    p.add_argument("--flow-steps", metavar="K", type=int, default=FLOW_STEPS,
-                   help="steps back for --gradient-flow (default: "
-                   "%(default)s)")
-    p.add_argument("--activations", metavar="TEXT",
-                   help="load --model, print the unit that best follows each "
-                   "property of TEXT (quotes, brackets, column, ...) and how "
-                   "the gates saturate; write activations.html (TEXT "
-                   "coloured by those units) and gates.svg beside it")
-    p.add_argument("--units", metavar="N[,N...]",
-                   help="units for --activations, after the properties: "
-                   "3,17, or s51 for an LSTM's cell state (default: the 8 "
-                   "that change most slowly over TEXT)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue training --model where it stopped, with "
-                   "its saved data, sequence length, learning rate, "
-                   "validation fraction, sample and log intervals and seed "
-                   "unless you give the flag (without --resume, training "
-                   "keeps an existing model file as NAME.old.json)")
-    p.add_argument("--check", action="store_true",
-                   help="check every cell's backward pass against central "
-                   "differences and its loss against a recorded value; "
-                   "with --cell, only that cell (needs no data or model)")
-    p.add_argument("--evaluate", metavar="PATH",
-                   help="load --model and print its bits per character on "
-                   "the text file PATH, beside the counting baseline's")
-    p.add_argument("--compare", metavar="MODEL", nargs="+",
-                   help="print a table of these model files and write "
-                   "compare.svg, their loss curves, beside the first")
-    p.add_argument("--top-k", metavar="K", type=int, default=TOP_K,
-                   help="sample only among the K likeliest characters, "
-                   "after the temperature; 0 = all (default: %(default)s)")
-    args, unknown = p.parse_known_args(argv)
-    if unknown:
-        raise UserError(unknown_flag(unknown, vars(args)))
-    args.argv = list(argv)              # for the command that resumes
-    args.given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
-    args.from_model = set()             # flags --resume took from the file
-    args.old_model = None               # where a new run keeps the old file
-    args.saved = False                  # has this run saved a checkpoint?
-    check_args(args)
-    return args
+    comments = constant_comments()
+    for name in SETTINGS:
+        default = globals()[name]
+        p.add_argument(flag_of(name), metavar=name, dest=name.lower(),
+                       type=temperatures if name == "TEMPERATURE"
+                       else type(default), default=default,
+                       help=f"{comments.get(name, '')} (default: "
+                       f"%(default)r)".lstrip())
+    for flag, takes, text in COMMANDS:
+        if takes is None:
+            p.add_argument(flag, action="store_true", help=text)
+        else:
+            p.add_argument(flag, metavar=takes, help=text,
+                           nargs="+" if flag == "--compare" else None)
+    return p
 
 
-def unknown_flag(unknown, settings):
-    """The error for arguments no flag takes, with the real flag closest to
-    a mistyped one: "did you mean --hidden-size?". settings: the parsed
-    flags' names, e.g. "hidden_size"."""
+def unknown_flag(unknown, names):
+    """The error for arguments no flag takes, with the flag closest to a
+    mistyped one: a prefix, initials, or difflib's nearest."""
     message = f"unrecognized arguments: {' '.join(unknown)}"
-    names = [name.replace("_", "-") for name in settings] + ["help"]
+    flags = [flag_of(n)[2:] for n in names] + ["help"]
     for typed in unknown:                           # compared without "--"
         word = typed.split("=", 1)[0].lstrip("-")
-        close = ([n for n in names if len(word) > 1 and (n.startswith(word)
-                  or "".join(part[0] for part in n.split("-")) == word)]
-                 or difflib.get_close_matches(word, names, n=1))
+        close = ([f for f in flags if len(word) > 1 and (f.startswith(word)
+                  or "".join(part[0] for part in f.split("-")) == word)]
+                 or difflib.get_close_matches(word, flags, n=1))
         if typed.startswith("-") and close:
             return f"{message}; did you mean --{close[0]}?"
     return f"{message}; see --help for every flag"
 
 
-def constant_of(flag):
-    """The constant that is flag's default: --hidden-size -> HIDDEN_SIZE."""
-    return {"--data": "DATA_PATH", "--model": "MODEL_PATH"}.get(
-        flag, flag[2:].replace("-", "_").upper())
+class Command:
+    """One command line: the settings s (the constants, with the flags
+    typed), the commands' values (args), the flags typed, and the settings
+    --resume took from a model file, so an error names where a value came
+    from."""
+
+    def __init__(self, argv):
+        args, unknown = parser().parse_known_args(argv)
+        if unknown:
+            raise UserError(unknown_flag(unknown, vars(args)))
+        self.argv, self.args, self.from_model = list(argv), args, set()
+        self.typed = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+        self.s = settings(**{n.lower(): getattr(args, n.lower())
+                             for n in SETTINGS})
+        t = self.s.temperature
+        self.temperatures = t if isinstance(t, list) else [t]
+        self.s.temperature = self.temperatures[0]
+        self.view = next((flag for flag in VIEWS if getattr(
+            args, flag[2:].replace("-", "_")) is not None), None)
+        self.check()
+
+    def where(self, name):
+        """The flag typed, the model file that held it, or the constant."""
+        flag = flag_of(name)
+        if flag in self.typed:
+            return flag
+        if flag in self.from_model:
+            return f"{flag} saved in {self.s.model_path}"
+        return f"{name.upper()} at the top of the file (or {flag})"
+
+    def check(self):
+        """Refuse values that cannot work, naming where they came from."""
+        if isinstance(self.s.cell, str):
+            self.s.cell = self.s.cell.lower()        # LSTM, Lstm and lstm
+        for what, good, names in RULES:
+            for name in names:
+                for value in (self.temperatures if name == "temperature"
+                              else [getattr(self.s, name)]):
+                    try:
+                        ok = good(value)
+                    except TypeError:                # an edited constant
+                        ok = False
+                    if not ok:
+                        raise UserError(f"{self.where(name)} must be {what}, "
+                                        f"got {value!r}")
+        for flag, view in [("--units", "--activations"),
+                           ("--flow-steps", "--gradient-flow")]:
+            if flag in self.typed and self.view != view:
+                raise UserError(f"{flag} goes with {view} TEXT; without it "
+                                f"this command would train a new model")
+        for flag, text in [(flag, getattr(self.args, flag[2:].replace(
+                "-", "_"))) for flag in VIEWS[:-1]] + [
+                (self.where("prime_text"), self.s.prime_text)]:
+            if text == "":
+                raise UserError(f"{flag} needs at least one character")
 
 
-def named(flag, args):
-    """How an error names a setting: the flag if the user typed it, the
-    model file if --resume took it from there, else the constant at the
-    top of the file that gave the value."""
-    if flag in args.given or not flag.startswith("--"):
-        return flag
-    if flag in args.from_model:
-        return f"{flag} saved in {args.model}"
-    return f"{constant_of(flag)} at the top of the file (or {flag})"
+def load_model_for(cmd):
+    """load_model(--model) for a command that reads one: (model, vocab, run,
+    checkpoint). A --cell or --hidden-size typed that the file contradicts
+    is an error; the file's become the settings'."""
+    model, vocab, run, checkpoint = load_model(cmd.s.model_path)
+    for name, has in [("cell", checkpoint["cell"]),
+                      ("hidden_size", len(model.V[0]))]:
+        given = getattr(cmd.s, name)
+        if flag_of(name) in cmd.typed and given != has:
+            raise UserError(f"{flag_of(name)} {given} does not match "
+                            f"{cmd.s.model_path}, which has {has}; leave the "
+                            f"flag out to use the file's")
+        if given != has and cmd.args.resume:
+            print(f"notice: using {cmd.s.model_path}'s {flag_of(name)} {has}"
+                  f", not {name.upper()} = {given!r} at the top of the file")
+        setattr(cmd.s, name, has)
+    return model, vocab, run, checkpoint
 
 
-def check_args(args):
-    """Refuse values that cannot work, naming the flag, or the constant
-    that gave the value."""
-    if args.cell.lower() not in CELLS:
-        raise UserError(f"{named('--cell', args)} must be one of "
-                        f"{', '.join(CELLS)}, got {args.cell!r}")
-    args.cell = args.cell.lower()       # LSTM, Lstm and lstm alike
-    for flag, value in [("--hidden-size", args.hidden_size),
-                        ("--sequence-length", args.sequence_length),
-                        ("--max-iterations", args.max_iterations),
-                        ("--sample-every", args.sample_every),
-                        ("--log-every", args.log_every),
-                        ("--flow-steps", args.flow_steps)]:
-        if value < 1:
-            raise UserError(f"{named(flag, args)} must be at least 1, "
-                            f"got {value}")
-    if args.sample_length < 0:
-        raise UserError(f"{named('--sample-length', args)} must be 0 or "
-                        f"more, got {args.sample_length}")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise UserError(f"{named('--learning-rate', args)} must be a finite "
-                        f"number > 0, got {args.learning_rate}")
-    for value in args.temperature:
-        if not (math.isfinite(value) and value >= 0):
-            raise UserError(f"{named('--temperature', args)} must be a "
-                            f"finite number >= 0 (0 = greedy), got {value}")
-    if args.top_k < 0:
-        raise UserError(f"{named('--top-k', args)} must be 0 (off) or more, "
-                        f"got {args.top_k}")
-    if not 0 <= args.validation_fraction < 1:
-        raise UserError(f"{named('--validation-fraction', args)} must be "
-                        f"in [0, 1), got {args.validation_fraction}")
-    for flag, mode in [("--units", "--activations"),
-                       ("--flow-steps", "--gradient-flow")]:
-        if flag in args.given and getattr(args, mode[2:].replace("-", "_")
-                                          ) is None:
-            raise UserError(f"{flag} goes with {mode} TEXT; without it this "
-                            f"command would train a new model")
-    for flag, text in [("--generate", args.generate),
-                       ("--predict", args.predict),
-                       ("--gradient-flow", args.gradient_flow),
-                       ("--activations", args.activations),
-                       ("--evaluate", args.evaluate),
-                       ("--prime-text", PRIME_TEXT if args.prime_text is None
-                        else args.prime_text)]:
-        if text == "":
-            raise UserError(f"{named(flag, args)} needs at least one "
-                            f"character")
+# a model file's config: (its key, the setting); --resume takes them all
+# but cell, hidden_size and max_iterations, unless a flag is typed
+CONFIG = [("data", "data_path"), ("cell", "cell"),
+          ("hidden_size", "hidden_size"),
+          ("sequence_length", "sequence_length"),
+          ("learning_rate", "learning_rate"),
+          ("max_iterations", "max_iterations"),
+          ("sample_every", "sample_every"), ("log_every", "log_every"),
+          ("validation_fraction", "validation_fraction"), ("seed", "seed")]
 
 
-def load_model_for(args):
-    """load_model(args.model) for a command that reads a model: (model,
-    vocab, checkpoint). A --cell or --hidden-size typed on the command
-    line that the file contradicts is an error; otherwise the file's
-    cell and hidden size become args.cell and args.hidden_size."""
-    model, vocab, checkpoint = load_model(args.model)
-    hidden, cell = len(model.V[0]), checkpoint["cell"]
-    for flag, given, has in [("--cell", args.cell, cell),
-                             ("--hidden-size", args.hidden_size, hidden)]:
-        if flag in args.given and given != has:
-            raise UserError(f"{flag} {given} does not match {args.model}, "
-                            f"which has {has}; leave the flag out to use "
-                            f"the file's")
-    args.cell, args.hidden_size = cell, hidden
-    return model, vocab, checkpoint
-
-
-# settings a resumed run takes from the model's config, unless a flag is
-# typed: (config key, the type JSON must hold), the key naming the flag
-RESUMED = [("data", str), ("sequence_length", int), ("learning_rate", float),
-           ("validation_fraction", float), ("sample_every", int),
-           ("log_every", int), ("seed", int)]
-
-
-def resume(args):
-    """(model, vocab, progress) from --model, for --resume. The run goes
-    on with the file's saved settings: a flag the user typed replaces
-    one, and a constant at the top of the file never does; either way a
-    notice says which value is used."""
-    constants = {"--cell": args.cell, "--hidden-size": args.hidden_size}
-    model, vocab, checkpoint = load_model_for(args)
-    for flag, has in [("--cell", args.cell),
-                      ("--hidden-size", args.hidden_size)]:
-        if flag not in args.given and constants[flag] != has:
-            print(f"notice: using {args.model}'s {flag} {has}, not "
-                  f"{constant_of(flag)} = {constants[flag]!r} at the top of "
-                  f"the file")
-    if "--max-iterations" not in args.given:
+def resume(cmd):
+    """(model, vocab, run) for --resume, which goes on with the file's
+    saved settings: a flag typed replaces one, a constant at the top of
+    the file never does; a notice says which value is used."""
+    s = cmd.s
+    model, vocab, run, checkpoint = load_model_for(cmd)
+    if "--max-iterations" not in cmd.typed:
         print(f"notice: training on to MAX_ITERATIONS = "
-              f"{args.max_iterations:,} at the top of the file; pass "
+              f"{s.max_iterations:,} at the top of the file; pass "
               f"--max-iterations to choose the total")
-    saved = checkpoint["config"]
-    for key, kind in RESUMED:
-        if key not in saved:                # saved by an older version
+    for key, name in CONFIG:
+        has, now, flag = (checkpoint["config"].get(key), getattr(s, name),
+                          flag_of(name))
+        if key in ("cell", "hidden_size", "max_iterations") or has in (
+                None, now):
             continue
-        flag = "--" + key.replace("_", "-")
-        has, now = saved[key], getattr(args, key)
-        if not (type(has) is kind or (kind is float and type(has) is int)):
-            want = {str: "a path", int: "a whole number", float: "a number"}
-            raise UserError(f"{args.model} is not a usable model file: "
-                            f"config {key} is {has!r}, not {want[kind]}")
-        if has == now:
-            continue
-        if flag in args.given:
+        kind = type(now)                        # an int may serve as a float
+        if type(has) is not kind and not (kind is float and type(has) is int):
+            what = {str: "a path", int: "a whole number"}.get(kind, "a number")
+            raise UserError(f"{s.model_path} is not a usable model file: "
+                            f"config {key} is {has!r}, not {what}")
+        if flag in cmd.typed:
             print(f"notice: {flag} {now} replaces {has}, the value "
-                  f"{args.model} was trained with")
+                  f"{s.model_path} was trained with")
         else:
-            print(f"notice: using {args.model}'s {flag} {has}, not "
-                  f"{constant_of(flag)} = {now!r} at the top of the file")
-            setattr(args, key, has)
-            args.from_model.add(flag)
-    check_args(args)                    # saved values, checked like flags
-    if checkpoint["iteration"] >= args.max_iterations:
-        raise UserError(f"{args.model} is already at iteration "
-                        f"{checkpoint['iteration']}; raise --max-iterations "
-                        f"to train further")
-    keys = ("iteration", "position", "h", "smooth_loss", "history")
-    return model, vocab, {key: checkpoint[key] for key in keys}
+            print(f"notice: using {s.model_path}'s {flag} {has}, not "
+                  f"{name.upper()} = {now!r} at the top of the file")
+            setattr(s, name, has)
+            cmd.from_model.add(flag)
+    cmd.check()                         # saved values, checked like flags
+    if run.iteration >= s.max_iterations:
+        raise UserError(f"{s.model_path} is already at iteration "
+                        f"{run.iteration}; raise --max-iterations to train "
+                        f"further")
+    return model, vocab, run
 
 
-def prime_for(args, text, vocab):
-    """Indices of the text fed in before sampling. --prime-text must fit
-    the data; the PRIME_TEXT default gives way to the data's first word
-    when the user's own text lacks some of its characters."""
-    if args.prime_text is not None:
-        return encode(args.prime_text, vocab, "--prime-text", args.data)
-    missing = sorted(set(PRIME_TEXT) - set(vocab))
-    if not missing:
-        return encode(PRIME_TEXT, vocab)
-    first_word = (text.split() or [text])[0][:20]
-    print(f"notice: PRIME_TEXT {PRIME_TEXT!r} has characters that are not "
-          f"in {args.data} ({show_chars(missing)}); samples start from the "
-          f"data's first word, {first_word!r}, instead")
-    return encode(first_word, vocab)
+# --- main: training with checkpoints, --resume and Ctrl-C --------------------
 
-
-def run_training(args, rng):
-    """Train a new model, or continue one with --resume; then sample."""
-    if args.resume:
-        model, model_vocab, progress = resume(args)
-        rng.seed(args.seed)
-    hint = "pass --data with the path of a text file"
-    if "--data" in args.from_model:
-        hint = f"{args.model} was trained on it; pass --data with its path"
-    text = read_text(args.data, hint)
+def run_training(cmd):
+    """Train a new model, or go on with one (--resume), through the story's
+    train_and_sample, saving at each of its checkpoints and at Ctrl-C;
+    then the end-of-run chart, yardstick, samples and copy check."""
+    s, model, run, old = cmd.s, None, None, None
+    if cmd.args.resume:
+        model, model_vocab, run = resume(cmd)
+    text = read_data(cmd)
     vocab = sorted(set(text))
-    if args.resume and model_vocab != vocab:
+    prime_ids, _ = prime_for(s, text, vocab)          # fail before training
+    check_writable(s.model_path)
+    if model is None:
+        old = plan_to_keep(s.model_path)
+        model = CELLS[s.cell](len(vocab), s.hidden_size, s.seed)
+        run = Run(model, len(vocab))
+    elif model_vocab != vocab:
         new = show_chars(sorted(set(vocab) - set(model_vocab))) or "none"
         gone = show_chars(sorted(set(model_vocab) - set(vocab))) or "none"
-        raise UserError(f"{args.data} and {args.model} have different "
+        raise UserError(f"{s.data_path} and {s.model_path} have different "
                         f"characters (only in the data: {new}; only in the "
                         f"model: {gone}); resume with the data it was "
                         f"trained on, or train anew without --resume")
-    prime_ids = prime_for(args, text, vocab)        # fail before training
-    check_writable(args.model)
-    train_text, val_text = split_data(text, args.validation_fraction)
-    if not args.resume:
-        args.old_model = plan_to_keep(args.model)   # kept at the first save
-        model = CELLS[args.cell](len(vocab), args.hidden_size, args.seed)
-        progress = {"iteration": 0, "position": 0, "h": model.zero_state(),
-                    "smooth_loss": math.log2(len(vocab)),
-                    "history": {"train": [[0, math.log2(len(vocab))]],
-                                "val": []}}
-
-    config = {"data": args.data, "cell": args.cell,
-              "hidden_size": args.hidden_size,
-              "sequence_length": args.sequence_length,
-              "learning_rate": args.learning_rate,
-              "max_iterations": args.max_iterations,
-              "sample_every": args.sample_every, "log_every": args.log_every,
-              "validation_fraction": args.validation_fraction,
-              "seed": args.seed, "vocab_size": len(vocab)}
-    folder = os.path.dirname(args.model)
-
-    weights = sum(len(row) for row in model.U + model.W + model.V
-                  + [model.b, model.c])
-    start = (f"resuming {args.model} at iteration {progress['iteration']}"
-             if args.resume else f"new, seed {args.seed}")
-    print(f"data: {args.data}, {len(text):,} characters, {len(vocab)} "
-          f"distinct ({len(train_text):,} to train on, {len(val_text):,} "
-          f"to validate)")
-    if not val_text:
-        print("notice: no validation split (the data or "
-              "--validation-fraction is too small); skipping validation")
-    print(f"model: {args.cell}, hidden {args.hidden_size}, {weights:,} "
-          f"weights; {start}")
-    print(f"training: {args.max_iterations:,} iterations of "
-          f"{args.sequence_length} characters, learning rate "
-          f"{args.learning_rate}, sample and save every {args.sample_every}")
-    if args.resume:                     # where the run stands
-        val = progress["history"]["val"]
-        print(f"so far: iteration {progress['iteration']}, train "
-              f"{progress['smooth_loss']:.2f} bits/char, val "
-              f"{f'{val[-1][1]:.2f} bits/char' if val else '- (none yet)'}",
-              flush=True)
     else:
-        print(f"expected loss at start: log2({len(vocab)}) = "
-              f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
+        val = run.history["val"]
+        print(f"resuming {s.model_path} at iteration {run.iteration}: train "
+              f"{run.smooth_loss:.2f} bits/char, val "
+              f"{f'{val[-1][1]:.2f} bits/char' if val else '- (none yet)'}")
+    saver = Saver(s, model, vocab, run, old, resume_command(cmd.argv))
+    try:                                            # Ctrl-C sets stop
+        handler = signal.signal(signal.SIGINT,
+                                lambda *_: saver.stop.append(1))
+    except (AttributeError, OSError, ValueError):   # no signals here: a
+        handler = False                             # browser, a thread
+    try:
+        train_and_sample(s, model, run, saver.after_update)
+    except UserError as e:
+        if not str(e).startswith("training diverged"):
+            raise
+        raise UserError(f"{e}; {saver.on_disk()}")  # what is on disk
+    finally:
+        if handler is not False:        # None: a handler not set by Python
+            signal.signal(signal.SIGINT, handler or signal.SIG_DFL)
+    end_of_run(cmd, model, vocab, text, run, prime_ids, saver.chart)
 
-    chart_path = os.path.join(folder, "loss.svg")
-    title = (f"{args.data} ({len(text):,} chars): {args.cell}, hidden "
-             f"{args.hidden_size}, sequence {args.sequence_length}, "
-             f"learning rate {args.learning_rate}")
 
-    def save():
-        if args.old_model and not args.saved and os.path.exists(args.model):
-            keep_old_model(args.model, args.old_model)  # never lose a model
-        args.saved = True
-        save_model(args.model, model, vocab, config, progress)
-        write_atomically(os.path.join(folder, "vocab.json"),
-                         json.dumps(vocab, ensure_ascii=False, indent=1)
-                         + "\n")
-        write_atomically(os.path.join(folder, "config.json"),
-                         json.dumps(config, indent=2) + "\n")
-        write_atomically(chart_path,
-                         svg_chart(loss_series(progress["history"]), title))
+def read_data(cmd):
+    """The training text, or an error that says which --data to pass."""
+    try:
+        return read_text(cmd.s.data_path)
+    except UserError as e:
+        if os.path.isfile(cmd.s.data_path):
+            raise
+        raise UserError(f"{e}; " + (
+            f"{cmd.s.model_path} was trained on it; pass --data with its path"
+            if "--data" in cmd.from_model else
+            "pass --data with the path of a text file"))
 
-    def sample():
-        return generate(model, vocab, prime_ids, args.sample_length,
-                        args.temperature[0], rng, args.top_k)
 
-    train(model, vocab, encode(train_text, vocab), encode(val_text, vocab),
-          progress, args, save, sample)
-    print(text_chart(loss_series(progress["history"])))
-    print(f"saved {args.model}; loss chart: {chart_path}")
+def plan_to_keep(path):
+    """Before a new run: if path holds a file, say that the run's first
+    save moves it to NAME.old.EXT (one generation deep) and return that
+    name. Until then path is untouched: a run that fails costs nothing."""
+    if not os.path.exists(path):
+        return None
+    old = old_model_path(path)
+    if os.path.isdir(old):
+        raise UserError(f"cannot keep the old {path} as {old}: {old} is a "
+                        f"folder; move it yourself, or use --model NEW.json")
+    try:
+        model, _, run, ck = load_model(path)
+        val = run.history["val"]
+        held = (f"{ck['cell']}, hidden {len(model.V[0])}, {run.iteration:,} "
+                f"iterations, val {f'{val[-1][1]:.2f}' if val else '-'} "
+                f"bits/char")
+    except UserError:
+        held = "not a model this script can read"
+    print(f"notice: {path} holds an earlier model ({held}); this run's "
+          f"first save keeps it as {old}")
+    return old
+
+
+class Saver:
+    """Writes the model file, vocab.json, config.json and loss.svg at each
+    checkpoint, and at Ctrl-C (stop), then stops; at a new run's first
+    save it moves the earlier model file to `old`."""
+
+    def __init__(self, s, model, vocab, run, old, resume_with):
+        self.s, self.model, self.vocab, self.run = s, model, vocab, run
+        self.old, self.saved, self.stop = old, False, []
+        self.resume_with = resume_with
+        self.folder = os.path.dirname(s.model_path)
+        self.chart = os.path.join(self.folder, "loss.svg")
+
+    def after_update(self, at_checkpoint):
+        if self.stop:                               # Ctrl-C was pressed
+            self.save()
+            raise KeyboardInterrupt(
+                f"\ninterrupted at iteration {self.run.iteration}; saved "
+                f"{self.s.model_path}. Continue with:\n  {self.resume_with}")
+        if at_checkpoint:
+            self.save()
+
+    def save(self):
+        s, path = self.s, self.s.model_path
+        if self.old and not self.saved and os.path.exists(path):
+            try:                                    # never lose a model
+                os.replace(path, self.old)
+            except OSError as e:
+                raise UserError(f"cannot keep the old {path} as {self.old}: "
+                                f"{e.strerror}; move it yourself, or use "
+                                f"--model NEW.json")
+        self.saved = True
+        config = {key: getattr(s, name) for key, name in CONFIG}
+        config["vocab_size"] = len(self.vocab)
+        write_atomically(path, json.dumps(checkpoint_of(
+            self.model, self.vocab, config, self.run), ensure_ascii=False))
+        for name, text in [
+                ("vocab.json", json.dumps(self.vocab, ensure_ascii=False,
+                                          indent=1)),
+                ("config.json", json.dumps(config, indent=2))]:
+            write_atomically(os.path.join(self.folder, name), text + "\n")
+        write_atomically(self.chart, svg_chart(
+            loss_series(self.run.history),
+            f"{s.data_path}: {s.cell}, hidden {s.hidden_size}, sequence "
+            f"{s.sequence_length}, learning rate {s.learning_rate}"))
+
+    def on_disk(self):
+        """What a run that failed leaves in the model file."""
+        path = self.s.model_path
+        if self.saved or not self.old and os.path.exists(path):
+            return f"the last good checkpoint in {path} is kept"
+        return f"no checkpoint was written to {path}" + (
+            ", which still holds the earlier model" if self.old else "")
+
+
+def end_of_run(cmd, model, vocab, text, run, prime_ids, chart):
+    """After training: the loss chart, the counting baseline and the
+    mixture, a sample at each temperature, and the copy check."""
+    s = cmd.s
+    print(text_chart(loss_series(run.history)))
+    print(f"saved {s.model_path}; loss chart: {chart}")
     if in_ipython() and ("ipykernel" in sys.modules   # Jupyter, Colab
                          or sys.platform == "emscripten"):   # JupyterLite
         shown = sys.modules["IPython"].display    # loaded; never imported
-        shown.display(shown.SVG(filename=chart_path))
+        shown.display(shown.SVG(filename=chart))
+    train_text, val_text = split_data(text, s.validation_fraction)
     if val_text:                                     # the yardstick
-        print("\n".join(counting_lines(model, vocab, train_text, val_text,
-                                       val_text, "validation text")))
-    for temperature in args.temperature:
-        sampled = generate(model, vocab, prime_ids, args.sample_length,
-                           temperature, rng, args.top_k)
+        print(counting_line(model, vocab, train_text, val_text, val_text,
+                            "validation text", s))
+    rng = random.Random(s.seed)
+    for temperature in cmd.temperatures:
+        sampled = generate(model, vocab, prime_ids, s.sample_length,
+                           temperature, rng, s.top_k)
         print_sample(f"sample at temperature {temperature}", sampled)
-    if args.sample_length:                           # new text, or copied?
+    if s.sample_length:                              # new text, or copied?
         print("\n".join(copy_lines(sampled[len(prime_ids):], train_text)))
 
 
-def run_generate(args, rng):
-    """--generate: print the prime and its continuation, nothing else.
-    Several temperatures print one labelled sample each."""
-    model, vocab, _ = load_model_for(args)
-    prime_ids = encode(args.generate, vocab, "--generate text", args.model)
-    for temperature in args.temperature:
-        text = generate(model, vocab, prime_ids, args.sample_length,
-                        temperature, rng, args.top_k)
-        if len(args.temperature) > 1:
+# --- main: the commands that read a model ------------------------------------
+
+def run_generate(cmd):
+    """--generate: the prime and its continuation, nothing else; several
+    temperatures print one labelled sample each."""
+    model, vocab, _, _ = load_model_for(cmd)
+    s, rng = cmd.s, random.Random(cmd.s.seed)
+    prime_ids = encode(cmd.args.generate, vocab, "--generate text",
+                       s.model_path)
+    for temperature in cmd.temperatures:
+        if len(cmd.temperatures) > 1:
             print(f"--- temperature {temperature} ".ljust(79, "-"))
-        print(text)
+        print(generate(model, vocab, prime_ids, s.sample_length, temperature,
+                       rng, s.top_k))
 
 
-def load_to_look_inside(args, view):
-    """(model, vocab, checkpoint, a chart title naming the file and view)."""
-    model, vocab, checkpoint = load_model_for(args)
-    title = (f"{args.model}: {checkpoint['cell']}, hidden "
-             f"{len(model.V[0])}: {view}")
-    return model, vocab, checkpoint, title
+def run_predict(cmd):
+    """--predict: the top 3 guesses for each next character of the text,
+    then the average bits per character."""
+    model, vocab, _, _ = load_model_for(cmd)
+    ids = encode(cmd.args.predict, vocab, "--predict text", cmd.s.model_path)
+    logs = log_probs(model, ids)
+    traces, _, probs = trace(model, ids)
+    print("pos  char | top 3 next characters (probability)  | actual next")
+    for t, (x, p) in enumerate(zip(ids, probs)):
+        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
+        guesses = "  ".join(f"{vocab[i]!r:>5} {p[i]:.3f}" for i in top)
+        actual = "" if t + 1 == len(ids) else (
+            f"{vocab[ids[t + 1]]!r} "
+            f"{'in top 3' if ids[t + 1] in top else 'missed'}")
+        print(f"{t:>3} {vocab[x]!r:>5} | {guesses} | {actual}")
+    if logs:
+        print(f"average: {-sum(logs) / len(logs) / math.log(2):.2f} "
+              f"bits/char over {len(logs)} predictions")
 
 
-def run_gradient_flow(args):
+def run_gradient_flow(cmd):
     """--gradient-flow: the table, the text chart and gradient_flow.svg."""
-    model, vocab, checkpoint, title = load_to_look_inside(
-        args, "how far back the gradient reaches")
+    model, vocab, _, checkpoint = load_model_for(cmd)
+    path = cmd.s.model_path
     trained = checkpoint["config"].get("sequence_length")
     if type(trained) is not int or trained < 1:
         trained = SEQUENCE_LENGTH
-    path = os.path.join(os.path.dirname(args.model), "gradient_flow.svg")
-    gradient_flow(model, vocab, args.gradient_flow, args.flow_steps,
-                  trained, path, title, args.model)
+    gradient_flow(model, vocab, cmd.args.gradient_flow, cmd.s.flow_steps,
+                  trained, os.path.join(os.path.dirname(path),
+                                        "gradient_flow.svg"),
+                  f"{path}: {cmd.s.cell}, hidden {cmd.s.hidden_size}: how "
+                  f"far back the gradient reaches", path)
 
 
-def run_activations(args):
-    """--activations: print the best unit for each property, write
-    activations.html; print and draw how the gates saturate (gates.svg)."""
-    model, vocab, _, title = load_to_look_inside(args, "single units")
-    text = args.activations
-    ids = encode(text, vocab, "--activations text", args.model)
-    hs, probs = hidden_trace(model, ids)
-    cell_states, gates = gate_trace(model, ids)
-    traces = {"h": hs} if cell_states is None else {"h": hs,
-                                                    "s": cell_states}
-    units = units_to_show(traces, args.units)
+def run_activations(cmd):
+    """--activations: the best unit for each property and activations.html;
+    how the gates saturate, and gates.svg."""
+    model, vocab, _, _ = load_model_for(cmd)
+    text, given, path = cmd.args.activations, cmd.args.units, cmd.s.model_path
+    traces, gates, probs = trace(model, encode(text, vocab,
+                                               "--activations text", path))
+    units = units_to_show(traces, given)
     properties = text_properties(text)
     found = best_units(properties, traces)
-    folder = os.path.dirname(args.model)
-    path = os.path.join(folder, "activations.html")
-    sections = page_sections(properties, found, traces, units,
-                             args.units is not None)
-    write_atomically(path, activations_page(vocab, text, probs, sections,
-                                            title))
-    print(f"wrote {path}")
+    folder, title = os.path.dirname(path), (f"{path}: {cmd.s.cell}, hidden "
+                                            f"{cmd.s.hidden_size}: ")
+    page = os.path.join(folder, "activations.html")
+    write_atomically(page, activations_page(vocab, text, probs, page_rows(
+        properties, found, traces, units), title + "single units"))
+    print(f"wrote {page}")
     print_found(found, len(text))
-    print("units given with --units:" if args.units is not None else
+    print("units given with --units:" if given is not None else
           "units of h that change slowly (the correlation of each value "
           "with the next):")
-    for trace, u in units:
-        values = [v[u] for v in traces[trace]]
-        step_r = pearson(values[:-1], values[1:]) if len(hs) > 2 else None
-        print(f"{trace} {u}: from {min(values):+.3f} to {max(values):+.3f}, "
+    for name, u in units:
+        values = [v[u] for v in traces[name]]
+        step_r = pearson(values[:-1], values[1:]) if len(values) > 2 else None
+        print(f"{name} {u}: from {min(values):+.3f} to {max(values):+.3f}, "
               f"with the next "
               f"{'-' if step_r is None else format(step_r, '+.2f')}")
-    gate_saturation(model, hs, gates, os.path.join(folder, "gates.svg"),
-                    title.replace("single units", "how the gates saturate"
-                                  if gates else "how h saturates (no gates)"))
+    gate_saturation(model, traces["h"], gates,
+                    os.path.join(folder, "gates.svg"), title + (
+                        "how the gates saturate" if gates else
+                        "how h saturates (no gates)"))
 
+
+# --- main: where it runs, and the command line -------------------------------
 
 def in_ipython():
     """True in Jupyter, Colab or IPython: IPython is loaded and a shell is
@@ -2458,17 +2169,15 @@ def in_ipython():
 
 
 def hosted():
-    """True where the file runs inside another program, with no process
-    of its own to exit: a notebook, or a browser tab (Pyodide, JupyterLite),
-    where sys.platform is "emscripten"."""
+    """True inside another program with no process of its own to exit: a
+    notebook, or a browser tab (Pyodide, JupyterLite: "emscripten")."""
     return in_ipython() or sys.platform == "emscripten"
 
 
 def command_line():
-    """sys.argv[1:], except in a notebook cell or a browser tab, where
-    sys.argv is the host's (a kernel's -f kernel-....json, Pyodide's ['']).
-    `%run rnn_from_scratch.py --flags` keeps its flags: there sys.argv[0]
-    is this file."""
+    """sys.argv[1:], but [] in a notebook cell or a browser tab, where
+    sys.argv is the host's; `%run rnn_from_scratch.py --flags` keeps its
+    flags, as there sys.argv[0] is this file."""
     script = globals().get("__file__")
     if hosted() and not (script and os.path.basename(sys.argv[0])
                          == os.path.basename(script)):
@@ -2476,40 +2185,22 @@ def command_line():
     return sys.argv[1:]
 
 
-def interpreter():
-    """The Python command as the user typed it: python3, pypy3 or
-    .venv/bin/python. A path whose name, looked up on PATH, is this same
-    file is shortened to the name (pyenv's shims run a full path)."""
-    typed = (getattr(sys, "orig_argv", None)             # Python 3.10+
-             or [sys.executable])[0] or "python"
-    name = os.path.basename(typed)
-    found = shutil.which(name) if name != typed else None
-    try:
-        if found and os.path.samefile(found, typed):
-            return name
-    except OSError:                                      # a path gone since
-        pass
-    return typed
-
-
-# the commands that read a model instead of training one, and the flags
-# that only training uses
-VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
-         "--evaluate", "--compare")
-TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
-                 "--max-iterations", "--sample-every", "--validation-fraction",
-                 "--log-every", "--prime-text", "--resume"}
-
-
 def command_for(flags):
     """How to run this file with flags where it runs now: main([...]) in a
-    notebook or a browser tab, else the command line as the user typed it
-    (python3, pypy3 or a venv's python, and the script's path)."""
+    notebook or a browser tab, else the interpreter as the user typed it
+    (shortened to its name if that is what PATH finds) and the script."""
     if hosted():
         return f"main({flags!r})"
+    typed = (getattr(sys, "orig_argv", None) or [sys.executable])[0]
+    name = os.path.basename(typed or "python")
+    try:
+        if os.path.samefile(shutil.which(name) or "", typed):
+            typed = name                             # pyenv runs a full path
+    except OSError:
+        pass
     script = sys.argv[0] if sys.argv[0].endswith(".py") else (
         "rnn_from_scratch.py")
-    return shlex.join([interpreter(), script] + flags)
+    return shlex.join([typed or "python", script] + flags)
 
 
 def resume_command(argv):
@@ -2522,33 +2213,19 @@ def main(argv=None):
     line's); returns the exit status."""
     argv = command_line() if argv is None else argv
     try:
-        args = parse_args(argv)
-        rng = random.Random(args.seed)
-        if args.check:                  # its own problem: no data, no model
-            cells = [args.cell] if "--cell" in args.given else list(CELLS)
-            return run_check(cells, sorted(args.given - {"--check",
-                                                         "--cell"}))
-        view = next((flag for flag in VIEWS
-                     if getattr(args, flag[2:].replace("-", "_"))), None)
-        unused = sorted(args.given & TRAINING_ONLY)
-        if view and unused:             # to stderr: --generate's output is
-            print(f"notice: {view} reads {args.model} and ignores "  # text
-                  f"{', '.join(unused)}", file=sys.stderr)
-        if args.generate is not None:
-            run_generate(args, rng)
-        elif args.predict is not None:
-            model, vocab, _ = load_model_for(args)
-            predict(model, vocab, args.predict, source=args.model)
-        elif args.gradient_flow is not None:
-            run_gradient_flow(args)
-        elif args.activations is not None:
-            run_activations(args)
-        elif args.evaluate is not None:
-            run_evaluate(args)
-        elif args.compare is not None:
-            run_compare(args)
-        else:
-            run_training(args, rng)
+        cmd = Command(argv)
+        if cmd.args.check:              # its own problem: no data, no model
+            cells = [cmd.s.cell] if "--cell" in cmd.typed else list(CELLS)
+            return run_check(cells, sorted(cmd.typed - {"--check", "--cell"}))
+        unused = sorted(cmd.typed & TRAINING_ONLY)
+        if cmd.view and unused:         # to stderr: --generate's output is
+            print(f"notice: {cmd.view} reads {cmd.s.model_path} and "  # text
+                  f"ignores {', '.join(unused)}", file=sys.stderr)
+        views = {"--generate": run_generate, "--predict": run_predict,
+                 "--gradient-flow": run_gradient_flow,
+                 "--activations": run_activations,
+                 "--evaluate": run_evaluate, "--compare": run_compare}
+        views.get(cmd.view, run_training)(cmd)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,14 +7,15 @@
     pypy3 tests/benchmark.py                  the same under PyPy
 
 A step is forward + backward + the Adagrad update on one chunk. Each size
-times RecurrentNeuralNetwork beside the naive textbook version in
-naive_rnn.py (one-hot vectors, index loops: what the original list-based
-script costs), and the gated cells (GRU, LSTM), alternating them all so
-that a busy machine slows each alike. A cell with G gate blocks does about
-3·G·hidden² + 3·hidden·vocab multiply-adds per character; the second table
-divides each cell's time by that count, and compares it with the vanilla
-RNN's. Peak memory per step comes from tracemalloc, in a separate untimed
-step. Not a test: pytest does not collect this file.
+times the vanilla RNN (rnn_from_scratch.RNN) beside the naive textbook
+version in naive_rnn.py (one-hot vectors, index loops: what the original
+list-based script costs), and the gated cells (GRU, LSTM), alternating
+them all so that a busy machine slows each alike. A cell with G gate
+blocks does about 3·G·hidden² + 3·hidden·vocab multiply-adds per
+character; the second table divides each cell's time by that count, and
+compares it with the vanilla RNN's. Peak memory per step comes from
+tracemalloc, in a separate untimed step. Not a test: pytest does not
+collect this file.
 """
 
 import argparse
@@ -159,8 +160,8 @@ def main():
         if not pypy:
             line += f" | {r['ours KiB']:>8.0f} {r['naive KiB']:>9.0f}"
         print(line, flush=True)
-    print(f"\nthe cells: median µs per training character, and per "
-          f"multiply-add")
+    print("\nthe cells: median µs per training character, and per "
+          "multiply-add")
     cell_table(rows, cells)
 
 

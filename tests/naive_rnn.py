@@ -2,15 +2,15 @@
 vectors, nested index loops and sums over generator expressions.
 
 It is slow on purpose. The tests use it as an independent oracle for the
-class in rnn_from_scratch.py, and tests/benchmark.py uses it as the baseline
-that the original list-based script's cost stands for.
+vanilla RNN in rnn_from_scratch.py, and tests/benchmark.py uses it as the
+baseline that the original list-based script's cost stands for.
 """
 
 import math
 
 
 def loss_and_gradients(U, W, V, b, c, inputs, targets, h_prev):
-    """Same contract as RecurrentNeuralNetwork.loss_and_gradients."""
+    """Same contract as rnn_from_scratch.RNN.loss_and_gradients."""
     H, K = len(W), len(c)
     xs, hs, ps = {}, {-1: list(h_prev)}, {}
     loss = 0.0

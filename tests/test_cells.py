@@ -4,12 +4,13 @@
 import json
 import math
 import random
+import shutil
 
 import pytest
 
 import naive_rnn
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, chunk, run, write
+from helpers import STORY, TINY, assert_error, chunk, run_main, write
 
 GATED = [rnn.GRU, rnn.LSTM]
 
@@ -26,12 +27,12 @@ def random_model(cls, vocab_size=4, hidden_size=5, seed=0, scale=0.5):
 
 
 def random_state(model, seed):
-    """A non-zero state: h, or the LSTM's (h, s) with |s| up to 1.5."""
+    """A non-zero state: h, or the LSTM's [h, s] with |s| up to 1.5."""
     rng = random.Random(seed)
     hidden = len(model.V[0])
     h = [rng.uniform(-0.9, 0.9) for _ in range(hidden)]
-    if isinstance(model.zero_state(), tuple):
-        return h, [rng.uniform(-1.5, 1.5) for _ in range(hidden)]
+    if isinstance(model.zero_state()[0], list):      # the LSTM's [h, s]
+        return [h, [rng.uniform(-1.5, 1.5) for _ in range(hidden)]]
     return h
 
 
@@ -75,7 +76,7 @@ def test_gradients_match_central_differences(cls, length):
     assert worst <= 1e-6, f"worst relative error {worst:.2e}"
 
 
-@pytest.mark.parametrize("cls", [rnn.RecurrentNeuralNetwork] + GATED)
+@pytest.mark.parametrize("cls", [rnn.RNN] + GATED)
 def test_state_carries_across_chunks(cls):
     # one call over 2T characters = two calls of T, the second started from
     # the first's last state: same loss (to rounding) and the same state
@@ -91,7 +92,8 @@ def test_state_carries_across_chunks(cls):
 
 @pytest.mark.parametrize("cls", GATED)
 def test_step_equals_the_chunk_forward_pass(cls):
-    # sampling and --predict use step(); training uses step_forward: one state
+    # sampling and --predict use step(); training uses step_forward: one
+    # state, exactly (the same arithmetic)
     model = random_model(cls, seed=6)
     inputs, targets = chunk(5, 4, seed=6)
     state = random_state(model, seed=6)
@@ -103,7 +105,8 @@ def test_step_equals_the_chunk_forward_pass(cls):
 
 @pytest.mark.parametrize("cls", GATED)
 def test_update_is_clipped_adagrad_for_gated_shapes(cls):
-    # the shared update must handle G-block U, W and b entry by entry
+    # the shared update must handle G-block U, W and b entry by entry;
+    # 1e-12: the textbook update does the same operations, one at a time
     model = random_model(cls, seed=7)
     inputs, targets = chunk(6, 4, seed=7)
     _, grads, _ = model.loss_and_gradients(inputs, targets, model.zero_state())
@@ -120,7 +123,7 @@ def test_update_is_clipped_adagrad_for_gated_shapes(cls):
 
 
 def test_shapes_blocks_and_initial_biases():
-    # G blocks of `hidden` rows: rnn 1, gru 3, lstm 4; the LSTM's forget
+    # exact: G blocks of `hidden` rows: rnn 1, gru 3, lstm 4; the LSTM's forget
     # block (the second) starts at bias 1, every other bias at 0
     for name, blocks in [("rnn", 1), ("gru", 3), ("lstm", 4)]:
         model = rnn.CELLS[name](7, 5, seed=0)
@@ -129,7 +132,7 @@ def test_shapes_blocks_and_initial_biases():
         assert len(model.V) == 7 and len(model.V[0]) == 5
     lstm = rnn.LSTM(7, 5, seed=0)
     assert lstm.b == [0.0] * 5 + [1.0] * 5 + [0.0] * 10
-    assert lstm.zero_state() == ([0.0] * 5, [0.0] * 5)
+    assert lstm.zero_state() == [[0.0] * 5, [0.0] * 5]
     assert rnn.GRU(7, 5).zero_state() == [0.0] * 5
 
 
@@ -143,6 +146,7 @@ def test_sigmoid_never_overflows():
 
 @pytest.mark.parametrize("cls", GATED)
 def test_sample_is_reproducible_and_in_range(cls):
+    # exact: the same rng seed draws the same indices
     model = random_model(cls, vocab_size=6, hidden_size=4, seed=8)
     drawn = model.sample(model.zero_state(), 2, 30, 1.0, random.Random(3))
     again = model.sample(model.zero_state(), 2, 30, 1.0, random.Random(3))
@@ -157,67 +161,96 @@ def model_json(folder, name="model.json"):
         return json.load(f)
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """trained(cell) -> a folder holding STORY as data.txt and a TINY model
+    of that cell, trained for 40 iterations (20 for the rnn); each cell is
+    trained once per module. Copy the folder before writing to it."""
+    folders = {}
+
+    def folder_for(cell):
+        if cell not in folders:
+            folder = tmp_path_factory.mktemp(cell)
+            write(folder, "data.txt", STORY)
+            result = run_main(folder, *TINY, "--cell", cell,
+                              "--max-iterations",
+                              "20" if cell == "rnn" else "40")
+            assert result.returncode == 0, result.stderr
+            assert f"model: {cell}, hidden 8" in result.stdout
+            folders[cell] = folder
+        return folders[cell]
+    return folder_for
+
+
+def copy_of(folder, tmp_path):
+    """A copy of a trained folder that a test may change."""
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_cell_trains_generates_predicts_and_resumes_exactly(tmp_path, cell):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    for folder in (straight, resumed):
-        folder.mkdir()
-        write(folder, "data.txt", STORY)
-    result = run(straight, *TINY, "--cell", cell, "--max-iterations", "40")
-    assert result.returncode == 0, result.stderr
-    assert f"model: {cell}, hidden 8" in result.stdout
+def test_cell_trains_generates_predicts_and_resumes_exactly(tmp_path, cell,
+                                                            trained):
+    # exact: 20 + 20 resumed iterations write the very file 40 straight do
+    straight = trained(cell)                                 # 40 iterations
     data = model_json(straight)
     assert data["cell"] == cell and data["config"]["cell"] == cell
     assert len(data["params"]["U"]) == 8 * {"gru": 3, "lstm": 4}[cell]
 
-    generated = run(straight, "--generate", "Once", "--sample-length", "30")
+    generated = run_main(straight, "--generate", "Once", "--sample-length",
+                         "30")
     assert generated.returncode == 0, generated.stderr
     assert generated.stdout.startswith("Once") and len(generated.stdout) == 35
-    predicted = run(straight, "--predict", "Once upon")
+    predicted = run_main(straight, "--predict", "Once upon")
     assert predicted.returncode == 0, predicted.stderr
     assert "over 8 predictions" in predicted.stdout
 
-    assert run(resumed, *TINY, "--cell", cell, "--max-iterations", "20"
-               ).returncode == 0
-    result = run(resumed, *TINY, "--max-iterations", "40", "--resume")
+    resumed = tmp_path
+    write(resumed, "data.txt", STORY)
+    assert run_main(resumed, *TINY, "--cell", cell, "--max-iterations", "20"
+                    ).returncode == 0
+    result = run_main(resumed, *TINY, "--max-iterations", "40", "--resume")
     assert result.returncode == 0, result.stderr             # cell from file
     assert f"model: {cell}, hidden 8" in result.stdout
     assert ((straight / "model.json").read_bytes()
             == (resumed / "model.json").read_bytes())
 
 
-def test_lstm_state_is_saved_as_h_and_cell_state(tmp_path):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY, "--cell", "lstm").returncode == 0
-    h = model_json(tmp_path)["h"]
+def test_lstm_state_is_saved_as_h_and_cell_state(trained):
+    # exact: JSON holds [h, s]; loading gives back the same [h, s]
+    folder = trained("lstm")
+    h = model_json(folder)["h"]
     assert len(h) == 2 and len(h[0]) == len(h[1]) == 8
-    model, _, checkpoint = rnn.load_model(str(tmp_path / "model.json"))
-    assert type(model) is rnn.LSTM and checkpoint["h"] == (h[0], h[1])
+    model, _, run, checkpoint = rnn.load_model(str(folder / "model.json"))
+    assert type(model) is rnn.LSTM and checkpoint["h"] == [h[0], h[1]]
+    assert run.state == [h[0], h[1]]
+    assert model.hidden(run.state) == h[0]
 
 
-def test_model_file_from_before_the_gated_cells_loads_as_rnn(tmp_path):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY).returncode == 0
-    data = model_json(tmp_path)
+def test_model_file_from_before_the_gated_cells_loads_as_rnn(tmp_path,
+                                                             trained):
+    folder = copy_of(trained("rnn"), tmp_path)
+    data = model_json(folder)
     del data["cell"], data["config"]["cell"]                 # the old format
-    (tmp_path / "model.json").write_text(json.dumps(data), encoding="utf-8")
-    model, _, _ = rnn.load_model(str(tmp_path / "model.json"))
-    assert type(model) is rnn.RecurrentNeuralNetwork
-    result = run(tmp_path, "--generate", "Once", "--sample-length", "10")
+    (folder / "model.json").write_text(json.dumps(data), encoding="utf-8")
+    model, _, _, _ = rnn.load_model(str(folder / "model.json"))
+    assert type(model) is rnn.RNN
+    result = run_main(folder, "--generate", "Once", "--sample-length", "10")
     assert result.returncode == 0, result.stderr
 
 
-def test_resume_with_another_cell_is_refused(tmp_path):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY).returncode == 0
-    assert_error(run(tmp_path, *TINY, "--cell", "lstm", "--max-iterations",
-                     "30", "--resume"), "--cell lstm", "model.json", "has rnn")
+def test_resume_with_another_cell_is_refused(trained):
+    # refused before anything is written, so the shared folder stays as is
+    assert_error(run_main(trained("rnn"), *TINY, "--cell", "lstm",
+                          "--max-iterations", "30", "--resume"),
+                 "--cell lstm", "model.json", "has rnn")
 
 
 def test_unknown_cell_flag(tmp_path):
     write(tmp_path, "data.txt", STORY)
-    assert_error(run(tmp_path, "--cell", "transformer"), "--cell",
+    assert_error(run_main(tmp_path, "--cell", "transformer"), "--cell",
                  "rnn, gru, lstm", "'transformer'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.txt"]
 
 
 def edit(folder, change):
@@ -226,27 +259,25 @@ def edit(folder, change):
     (folder / "model.json").write_text(json.dumps(data), encoding="utf-8")
 
 
-def test_gated_file_with_a_wrong_block_count(tmp_path):
-    # a GRU's 3 blocks under "cell": "lstm": the error names the 4 blocks
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY, "--cell", "gru").returncode == 0
-    edit(tmp_path, lambda d: d.__setitem__("cell", "lstm"))
-    assert_error(run(tmp_path, "--generate", "Once"), "model.json",
-                 "U (4 lstm blocks of 8) should be 32×")
+def test_gated_file_with_a_wrong_block_count(tmp_path, trained):
+    # a GRU's 3 blocks under "cell": "lstm": the error names the 4 blocks'
+    # 32 rows (the old wording named the blocks: "U (4 lstm blocks of 8)")
+    folder = copy_of(trained("gru"), tmp_path)
+    edit(folder, lambda d: d.__setitem__("cell", "lstm"))
+    assert_error(run_main(folder, "--generate", "Once"), "model.json",
+                 "U should be 32×")
 
 
-def test_gated_file_with_one_block_missing_from_w(tmp_path):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY, "--cell", "lstm").returncode == 0
-    edit(tmp_path, lambda d: d["params"]["W"].__delitem__(slice(8)))
-    assert_error(run(tmp_path, "--generate", "Once"), "model.json",
-                 "W (4 lstm blocks of 8) should be 32×8")
+def test_gated_file_with_one_block_missing_from_w(tmp_path, trained):
+    folder = copy_of(trained("lstm"), tmp_path)
+    edit(folder, lambda d: d["params"]["W"].__delitem__(slice(8)))
+    assert_error(run_main(folder, "--generate", "Once"), "model.json",
+                 "W should be 32×8")
 
 
 @pytest.mark.parametrize("value", ["transformer", ["lstm"], 3])
-def test_model_file_with_an_unknown_cell(tmp_path, value):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY).returncode == 0
-    edit(tmp_path, lambda d: d.__setitem__("cell", value))
-    assert_error(run(tmp_path, "--generate", "Once"), "model.json",
+def test_model_file_with_an_unknown_cell(tmp_path, trained, value):
+    folder = copy_of(trained("rnn"), tmp_path)
+    edit(folder, lambda d: d.__setitem__("cell", value))
+    assert_error(run_main(folder, "--generate", "Once"), "model.json",
                  "'cell' must be one of rnn, gru, lstm")

@@ -5,6 +5,8 @@ that is off by only 1%."""
 
 import math
 
+import pytest
+
 import rnn_from_scratch as rnn
 from helpers import run
 
@@ -19,23 +21,30 @@ def fails(lines):
     return [line for line in lines if line.startswith("FAIL ")]
 
 
-def test_check_passes_from_the_command_line_without_data(tmp_path):
-    # an empty folder: no data.txt, no model, no tests folder needed
-    result = run(tmp_path, "--check")
+@pytest.fixture(scope="module")
+def command_line_check(tmp_path_factory):
+    """python rnn_from_scratch.py --check, once, in an empty folder: no
+    data.txt, no model, no tests folder needed. Two tests read it."""
+    folder = tmp_path_factory.mktemp("empty")
+    return folder, run(folder, "--check")
+
+
+def test_check_passes_from_the_command_line_without_data(command_line_check):
+    folder, result = command_line_check
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all passed: rnn, gru, lstm" in result.stdout
     rows = [line for line in result.stdout.splitlines()
             if line.endswith(("ok", "FAIL"))]
     assert len(rows) == 3 * 6 and all(r.endswith(" ok") for r in rows)
-    assert list(tmp_path.iterdir()) == []                    # wrote nothing
+    assert list(folder.iterdir()) == []                      # wrote nothing
 
 
-def test_check_reports_every_parameter_well_inside_the_tolerance(capsys):
+def test_check_reports_every_parameter_well_inside_the_tolerance(
+        command_line_check):
     # the worst error printed per parameter: at least 100x below 1e-6, so
     # the tolerance is not set at the edge of what the right code reaches
-    status, lines = check(capsys)
-    assert status == 0
-    errors = [float(line.split()[-2]) for line in lines
+    _, result = command_line_check
+    errors = [float(line.split()[-2]) for line in result.stdout.splitlines()
               if line.endswith(" ok") and "forward" not in line]
     assert len(errors) == 15 and max(errors) < 1e-8
 
@@ -67,7 +76,7 @@ def test_a_broken_gru_backward_line_fails_naming_the_cell(capsys,
         return da, dWh, dh_prev
 
     monkeypatch.setattr(rnn.GRU, "step_backward", broken)
-    status, lines = check(capsys)
+    status, lines = check(capsys, "--cell", "gru")   # no other cell uses it
     assert status == 1
     assert {line.split(":")[0] for line in fails(lines)} == {
         "FAIL gru U", "FAIL gru W", "FAIL gru b"}
@@ -98,15 +107,14 @@ def test_a_wrong_carried_gradient_gets_its_own_hint(capsys, monkeypatch):
 
 def test_a_gradient_of_the_wrong_shape_is_named(capsys, monkeypatch):
     # zip would quietly cut a short dW: the check must say so instead
-    right = rnn.RecurrentNeuralNetwork.loss_and_gradients
+    right = rnn.RNN.loss_and_gradients
 
-    def short(self, inputs, targets, h_prev):
-        loss, grads, h = right(self, inputs, targets, h_prev)
+    def short(self, inputs, targets, state):
+        loss, grads, last = right(self, inputs, targets, state)
         grads["W"] = grads["W"][:-1]
-        return loss, grads, h
+        return loss, grads, last
 
-    monkeypatch.setattr(rnn.RecurrentNeuralNetwork, "loss_and_gradients",
-                        short)
+    monkeypatch.setattr(rnn.RNN, "loss_and_gradients", short)
     status, lines = check(capsys, "--cell", "rnn")
     assert status == 1
     assert "FAIL rnn: dW should have the shape of W" in lines
@@ -142,10 +150,11 @@ def test_a_shifted_vanilla_cell_fails_on_the_loss_only(capsys, monkeypatch):
     # h = tanh(... + 0.5) in the forward; the backward's 1 - h² is still
     # its derivative, so only the recorded loss can tell
     def shifted(self, x, h):
-        return [math.tanh(U_row[x] + rnn.dot(W_row, h) + b_i + 0.5)
-                for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+        h_new = [math.tanh(U_row[x] + rnn.dot(W_row, h) + b_i + 0.5)
+                 for U_row, W_row, b_i in zip(self.U, self.W, self.b)]
+        return h_new, h_new                      # the cache is h' itself
 
-    monkeypatch.setattr(rnn.RecurrentNeuralNetwork, "step", shifted)
+    monkeypatch.setattr(rnn.RNN, "step_forward", shifted)
     status, lines = check(capsys, "--cell", "rnn")
     assert status == 1
     assert [line.split(":")[0] for line in fails(lines)] == [
@@ -154,16 +163,15 @@ def test_a_shifted_vanilla_cell_fails_on_the_loss_only(capsys, monkeypatch):
 
 def test_a_vanilla_gradient_off_by_one_percent_fails(capsys, monkeypatch):
     # dW scaled by 1.01: a relative error of 0.01/1.01, 10^4 x the tolerance
-    right = rnn.RecurrentNeuralNetwork.loss_and_gradients
+    right = rnn.RNN.loss_and_gradients
 
-    def scaled(self, inputs, targets, h_prev):
-        loss, grads, h = right(self, inputs, targets, h_prev)
+    def scaled(self, inputs, targets, state):
+        loss, grads, last = right(self, inputs, targets, state)
         grads["W"] = [[1.01 * v for v in row] for row in grads["W"]]
-        return loss, grads, h
+        return loss, grads, last
 
-    monkeypatch.setattr(rnn.RecurrentNeuralNetwork, "loss_and_gradients",
-                        scaled)
-    status, lines = check(capsys)
+    monkeypatch.setattr(rnn.RNN, "loss_and_gradients", scaled)
+    status, lines = check(capsys, "--cell", "rnn")   # GRU, LSTM don't use it
     assert status == 1
     assert [line.split(":")[0] for line in fails(lines)] == ["FAIL rnn W"]
     assert "relative error 9.9e-03" in fails(lines)[0]

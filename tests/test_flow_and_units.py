@@ -11,11 +11,12 @@ from html.parser import HTMLParser
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, run, write
+from helpers import STORY, TINY, assert_error, write
+from helpers import run_main as cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 TEXT = STORY[:120]
-CELLS = [rnn.RecurrentNeuralNetwork, rnn.GRU, rnn.LSTM]
+CELLS = [rnn.RNN, rnn.GRU, rnn.LSTM]
 
 
 def random_model(cls, seed=0):
@@ -60,7 +61,7 @@ def test_flow_norms_match_central_differences(cls):
             for i in range(5):
                 f = {}
                 for m in (-2, -1, 1, 2):
-                    h = list(rnn.hidden_of(states[j]))
+                    h = list(model.hidden(states[j]))
                     h[i] += m * eps
                     state = (h, states[j][1]) if cls is rnn.LSTM else h
                     f[m] = loss_from(model, state, ids, t, j)
@@ -76,12 +77,13 @@ def trained(tmp_path_factory):
     """A folder with data.txt and a tiny trained model.json."""
     folder = tmp_path_factory.mktemp("inside")
     write(folder, "data.txt", STORY + "A cat <on> a mat & a rat.\n" * 3)
-    assert run(folder, *TINY, "--max-iterations", "40").returncode == 0
+    result = cli(folder, *TINY, "--max-iterations", "40")
+    assert result.returncode == 0, result.stderr
     return folder
 
 
 def test_gradient_flow_table_has_k_rows_from_ratio_1(trained):
-    result = run(trained, "--gradient-flow", TEXT, "--flow-steps", "30")
+    result = cli(trained, "--gradient-flow", TEXT, "--flow-steps", "30")
     assert result.returncode == 0, result.stderr
     rows = re.findall(r"^\s*(\d+)\s+(\S+)\s+(\S+)$", result.stdout, re.M)
     assert [int(k) for k, _, _ in rows] == list(range(30))
@@ -90,12 +92,15 @@ def test_gradient_flow_table_has_k_rows_from_ratio_1(trained):
         assert float(ratio) == pytest.approx(float(mean) / float(rows[0][1]),
                                              rel=2e-3)   # 4 digits each
     assert "was never trained to use it" in result.stdout
-    assert "positions" in result.stdout.splitlines()[0]
+    lines = result.stdout.splitlines()
+    assert "positions" in lines[0]
     assert f"over {len(TEXT) - 30} positions" in result.stdout
+    # 3 header lines, the 30 rows and where the chart went: no text chart
+    assert len(lines) == 3 + 30 + 1 and lines[-1] == "chart: gradient_flow.svg"
 
 
 def test_gradient_flow_svg_parses_and_points_lie_inside(trained):
-    assert run(trained, "--gradient-flow", TEXT,
+    assert cli(trained, "--gradient-flow", TEXT,
                "--flow-steps", "20").returncode == 0
     root = ET.parse(trained / "gradient_flow.svg").getroot()
     axes = next(p.get("d") for p in root.iter(SVG + "path"))
@@ -112,9 +117,9 @@ def test_gradient_flow_svg_parses_and_points_lie_inside(trained):
 
 
 def test_gradient_flow_text_too_short_or_unknown(trained):
-    assert_error(run(trained, "--gradient-flow", "Once upon", "--flow-steps",
-                     "10"), "--gradient-flow", "9 characters", "at least 12")
-    assert_error(run(trained, "--gradient-flow", "Quiz" * 20), "'Q'", "'z'")
+    assert_error(cli(trained, "--gradient-flow", "Once upon", "--flow-steps",
+                     "10"), "--gradient-flow", "at least 12 characters", "it has 9")
+    assert_error(cli(trained, "--gradient-flow", "Quiz" * 20), "'Q'", "'z'")
 
 
 class Rows(HTMLParser):
@@ -142,27 +147,32 @@ class Rows(HTMLParser):
 
     @property
     def rows(self):
-        """{unit: spans} of the last section (the units shown)."""
-        return {int(a["data-unit"]): spans for a, spans in self.all
-                if "data-unit" in a and "data-trace" not in a}
+        """{(trace, unit): spans} of the units shown: the unit rows that
+        are not a property's best unit (the row right after it)."""
+        shown, after_property = {}, False
+        for attrs, spans in self.all:
+            if "data-unit" in attrs and not after_property:
+                shown[attrs["data-trace"], int(attrs["data-unit"])] = spans
+            after_property = "data-property" in attrs
+        return shown
 
 
 def test_activations_page_holds_the_text_and_the_hidden_states(trained):
     text = "Once upon a time a cat\nsat <on> a & mat."
-    result = run(trained, "--activations", text, "--units", "3,0,7")
+    result = cli(trained, "--activations", text, "--units", "3,0,7")
     assert result.returncode == 0, result.stderr
     page = (trained / "activations.html").read_text(encoding="utf-8")
     assert "<script" not in page and "http" not in page.replace(
         "http://www.w3.org", "")                       # self-contained
     parser = Rows()
     parser.feed(page)
-    assert list(parser.rows) == [3, 0, 7]
-    model, vocab, _ = rnn.load_model(str(trained / "model.json"))
+    assert list(parser.rows) == [("h", 3), ("h", 0), ("h", 7)]
+    model, vocab, _, _ = rnn.load_model(str(trained / "model.json"))
     hs, state = [], model.zero_state()
     for ch in text:
         state = model.step(vocab.index(ch), state)
         hs.append(state)
-    for unit, spans in parser.rows.items():
+    for (_, unit), spans in parser.rows.items():
         assert "".join(s[1] for s in spans) == text      # every char, in order
         assert [s[0] for s in spans] == [h[unit] for h in hs]   # exact repr
         assert spans[0][2].startswith(f"h {unit}: ")
@@ -174,16 +184,19 @@ def test_activations_page_holds_the_text_and_the_hidden_states(trained):
 
 
 def test_activations_default_units_change_slowly(trained):
-    result = run(trained, "--activations", TEXT)
+    result = cli(trained, "--activations", TEXT)
     assert result.returncode == 0, result.stderr
     shown = [int(l.split()[1].rstrip(":")) for l in result.stdout.splitlines()
              if l.startswith("h ")]
     assert len(shown) == 8 and len(set(shown)) == 8     # hidden 8: all of them
-    model, vocab, _ = rnn.load_model(str(trained / "model.json"))
-    hs, _ = rnn.hidden_trace(model, rnn.encode(TEXT, vocab))
+    model, vocab, _, _ = rnn.load_model(str(trained / "model.json"))
+    traces, _, _ = rnn.trace(model, rnn.encode(TEXT, vocab))
+    hs = traces["h"]
     keys = [rnn.slowness([h[u] for h in hs]) for u in shown]
     assert keys == sorted(keys, reverse=True)           # slowest first
-    printed = re.findall(r"next-character r ([-+]\d\.\d\d)", result.stdout)
+    printed = re.findall(r"with the next ([-+]\d\.\d\d)$", result.stdout,
+                         re.M)
+    assert len(printed) == 8                            # one per unit shown
     for u, (wide, step_r), shown_r in zip(shown, keys, printed):
         values = [h[u] for h in hs]
         assert wide == (max(values) - min(values) >= rnn.SLOW_RANGE)
@@ -197,26 +210,39 @@ def test_activations_default_units_change_slowly(trained):
         assert float(shown_r) == pytest.approx(r, abs=0.005)  # 2 places
 
 
-@pytest.mark.parametrize("units", ["8", "-1", "a,b", "1,1", ""])
+@pytest.mark.parametrize("units", ["8", "-1", "a,b", "1,1", "", "1,,2"])
 def test_bad_units(trained, units):
-    assert_error(run(trained, "--activations", "Once", "--units", units),
+    assert_error(cli(trained, "--activations", "Once", "--units", units),
                  "--units", "0 to 7")
 
 
 def test_activations_with_unknown_characters(trained):
-    assert_error(run(trained, "--activations", "Zebra!"), "--activations",
+    assert_error(cli(trained, "--activations", "Zebra!"), "--activations",
                  "'Z'", "'!'")
 
 
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    """{cell: a folder with data.txt and a tiny trained model.json} for
+    the gru and the lstm."""
+    folders = {}
+    for cell in ["gru", "lstm"]:
+        folder = tmp_path_factory.mktemp(cell)
+        write(folder, "data.txt", STORY)
+        result = cli(folder, *TINY, "--cell", cell)
+        assert result.returncode == 0, result.stderr
+        folders[cell] = folder
+    return folders
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_both_views_work_for_gated_cells(tmp_path, cell):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY, "--cell", cell).returncode == 0
-    flow = run(tmp_path, "--gradient-flow", TEXT, "--flow-steps", "10")
+def test_both_views_work_for_gated_cells(gated, cell):
+    folder = gated[cell]
+    flow = cli(folder, "--gradient-flow", TEXT, "--flow-steps", "10")
     assert flow.returncode == 0, flow.stderr
-    units = run(tmp_path, "--activations", TEXT, "--units", "1")
+    units = cli(folder, "--activations", TEXT, "--units", "1")
     assert units.returncode == 0, units.stderr
-    with open(tmp_path / "model.json", encoding="utf-8") as f:
+    with open(folder / "model.json", encoding="utf-8") as f:
         assert json.load(f)["cell"] == cell
 
 
@@ -225,23 +251,28 @@ def test_both_views_work_for_gated_cells(tmp_path, cell):
 def test_a_view_flag_without_its_view_trains_nothing(tmp_path, flag, value,
                                                      mode):
     # forgetting --activations must not quietly train over the model
-    assert_error(run(tmp_path, flag, value), flag, f"goes with {mode} TEXT")
+    assert_error(cli(tmp_path, flag, value), flag, f"goes with {mode} TEXT")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_units_can_name_an_lstm_cell_state(tmp_path):
+def test_units_can_name_an_lstm_cell_state(gated):
     # the finder may name "s 5"; --units s5 shows that very row
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY, "--cell", "lstm").returncode == 0
-    result = run(tmp_path, "--activations", TEXT, "--units", "s5,h5,2")
+    folder = gated["lstm"]
+    result = cli(folder, "--activations", TEXT, "--units", "s5,h5,2")
     assert result.returncode == 0, result.stderr
     shown = [line.split(":")[0] for line in result.stdout.splitlines()
              if line[:2] in ("h ", "s ")]
     assert shown == ["s 5", "h 5", "h 2"]
-    page = (tmp_path / "activations.html").read_text(encoding="utf-8")
-    assert 'data-unit="5" data-trace="s"' in page
+    page = (folder / "activations.html").read_text(encoding="utf-8")
+    parser = Rows()
+    parser.feed(page)
+    assert list(parser.rows) == [("s", 5), ("h", 5), ("h", 2)]
+    model, vocab, _, _ = rnn.load_model(str(folder / "model.json"))
+    traces, _, _ = rnn.trace(model, rnn.encode(TEXT, vocab))
+    assert [s[0] for s in parser.rows["s", 5]] == [
+        s[5] for s in traces["s"]]                       # exact repr
 
 
 def test_an_rnn_has_no_cell_state_to_show(trained):
-    assert_error(run(trained, "--activations", "Once", "--units", "s1"),
+    assert_error(cli(trained, "--activations", "Once", "--units", "s1"),
                  "--units", "0 to 7", "'s1'")

@@ -1,5 +1,6 @@
-"""The gradients of RecurrentNeuralNetwork, checked two independent ways:
-central differences, and the naive textbook implementation in naive_rnn.py."""
+"""The gradients of the vanilla RNN (rnn_from_scratch.RNN), checked two
+independent ways: central differences, and the naive textbook
+implementation in naive_rnn.py."""
 
 import math
 import random
@@ -8,13 +9,12 @@ import pytest
 
 import naive_rnn
 from helpers import chunk
-from rnn_from_scratch import (PARAM_NAMES, RecurrentNeuralNetwork, softmax,
-                              zeros_like)
+from rnn_from_scratch import PARAM_NAMES, RNN, softmax, zeros_like
 
 
 def small_model(vocab_size=4, hidden_size=5, seed=0, scale=0.5):
     """A model with weights big enough that every gradient entry matters."""
-    model = RecurrentNeuralNetwork(vocab_size, hidden_size, seed=seed)
+    model = RNN(vocab_size, hidden_size, seed=seed)
     rng = random.Random(seed + 1)
     for name in PARAM_NAMES:
         param = getattr(model, name)

@@ -1,13 +1,16 @@
-"""The loss chart (SVG and text), --predict and multi-temperature sampling."""
+"""The loss chart (SVG and text), --predict, multi-temperature sampling,
+and views of a corrupted model file."""
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, run, write
+from helpers import STORY, TINY, assert_error, write
+from helpers import run_main as cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -17,7 +20,7 @@ def trained(tmp_path_factory):
     """A folder with data.txt, and the output of training a tiny model."""
     folder = tmp_path_factory.mktemp("trained")
     write(folder, "data.txt", STORY)
-    result = run(folder, *TINY, "--max-iterations", "40")
+    result = cli(folder, *TINY, "--max-iterations", "40")
     assert result.returncode == 0, result.stderr
     return folder, result.stdout
 
@@ -66,15 +69,15 @@ def test_text_chart_is_printed_after_training(trained):
 def test_predict_prints_the_softmax_of_the_model(trained):
     folder, _ = trained
     text = "Once upon a cat"
-    result = run(folder, "--predict", text)
+    result = cli(folder, "--predict", text)
     assert result.returncode == 0, result.stderr
     rows = result.stdout.splitlines()[1:-1]
     assert len(rows) == len(text)                             # one per position
-    model, vocab, _ = rnn.load_model(str(folder / "model.json"))
-    h = [0.0] * len(model.b)
+    model, vocab, _, _ = rnn.load_model(str(folder / "model.json"))
+    state = model.zero_state()
     for t, row in enumerate(rows):
-        h = model.step(vocab.index(text[t]), h)
-        probs, _ = rnn.softmax(model.scores(h))
+        state = model.step(vocab.index(text[t]), state)
+        probs, _ = rnn.softmax(model.scores(state))
         shown = re.findall(r"('.'|\"'\") (\d\.\d{3})", row.split("|")[1])
         assert len(shown) == 3
         for char, p in shown:
@@ -86,7 +89,7 @@ def test_predict_prints_the_softmax_of_the_model(trained):
 
 def test_generate_prints_one_labelled_sample_per_temperature(trained):
     folder, _ = trained
-    result = run(folder, "--generate", "Once", "--temperature", "0.5,1.0,1.5",
+    result = cli(folder, "--generate", "Once", "--temperature", "0.5,1.0,1.5",
                  "--sample-length", "20")
     assert result.returncode == 0, result.stderr
     labels = re.findall(r"^--- temperature (\S+) ", result.stdout, re.M)
@@ -94,12 +97,70 @@ def test_generate_prints_one_labelled_sample_per_temperature(trained):
     assert result.stdout.count("\nOnce") + result.stdout.startswith("Once") == 3
 
 
-def test_history_survives_a_resume(tmp_path):
-    write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY).returncode == 0
+def test_history_survives_a_resume(trained, tmp_path):
+    folder, _ = trained
+    for name in ["data.txt", "model.json"]:
+        shutil.copy(folder / name, tmp_path / name)
     first = history_of(tmp_path)
-    assert run(tmp_path, *TINY, "--max-iterations", "30", "--resume").returncode == 0
+    result = cli(tmp_path, *TINY, "--max-iterations", "50", "--resume")
+    assert result.returncode == 0, result.stderr
     history = history_of(tmp_path)
     assert history["train"][:len(first["train"])] == first["train"]
-    assert [x for x, _ in history["train"]] == [0, 5, 10, 15, 20, 25, 30]
-    assert [x for x, _ in history["val"]] == [10, 20, 30]
+    assert [x for x, _ in history["train"]] == list(range(0, 55, 5))
+    assert [x for x, _ in history["val"]] == [10, 20, 30, 40, 50]
+
+
+# --- a corrupted but loadable model file ------------------------------------
+# c[0], the output bias of vocab[0] ("\n"), at -1e308: every p("\n") is 0,
+# so predicting a newline costs 1e308 nats, and two of them overflow to inf.
+# Charts and views must still end in a result or one error line.
+
+@pytest.fixture
+def corrupted(trained, tmp_path):
+    """tmp_path with data.txt and the trained model.json, its c[0] -1e308."""
+    folder, _ = trained
+    shutil.copy(folder / "data.txt", tmp_path / "data.txt")
+    checkpoint = json.loads((folder / "model.json").read_text(
+        encoding="utf-8"))
+    assert checkpoint["vocab"][0] == "\n"
+    checkpoint["params"]["c"][0] = -1e308
+    write(tmp_path, "model.json", json.dumps(checkpoint))
+    return tmp_path
+
+
+def ends_cleanly(result):
+    """Exit 0, or a user error: status 2 and one 'error:' line. (cli lets
+    an exception through: a traceback fails the test before this.)"""
+    if result.returncode != 0:
+        assert_error(result)
+    return result
+
+
+@pytest.mark.parametrize("flags", [
+    [],                        # diverges before its first checkpoint
+    ["--sample-every", "1"],   # val 4e306 bits (1 newline): diverged
+    ["--sample-every", "1", "--validation-fraction", "0.4"]])  # inf bits
+def test_resuming_a_corrupted_model_ends_in_one_error(corrupted, flags):
+    result = ends_cleanly(cli(corrupted, *TINY, "--max-iterations", "80",
+                              *flags, "--resume"))
+    if result.returncode != 0:
+        assert_error(result, "training diverged at iteration")
+
+
+def test_no_view_crashes_on_a_corrupted_model(corrupted):
+    # each view loads the file, feeds it text with newlines and draws or
+    # prints what it measures: an inf is a result, a traceback is not
+    text = "The cat saw a rat.\nThe dog saw a cat.\n"
+    write(corrupted, "mine.txt", text)
+    shutil.copy(corrupted / "model.json", corrupted / "other.json")
+    for args in [["--generate", "Once\nupon", "--temperature", "0,1"],
+                 ["--predict", text], ["--evaluate", "mine.txt"],
+                 ["--evaluate", "data.txt"],
+                 ["--gradient-flow", text, "--flow-steps", "10"],
+                 ["--activations", text],
+                 ["--compare", "model.json", "other.json"]]:
+        ends_cleanly(cli(corrupted, *args))
+    assert "average: inf bits/char" in cli(corrupted, "--predict",
+                                           text).stdout  # two newlines
+    for chart in ["gradient_flow.svg", "gates.svg", "compare.svg"]:
+        ET.parse(corrupted / chart)                     # raises if malformed

@@ -1,19 +1,21 @@
 """Looking inside, part 3: the property finder of --activations (which
 unit follows which property of the text) and how the gates saturate."""
 
+import json
 import math
 import random
+import re
 import shutil
 import struct
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 import zlib
 
 import pytest
 
 import rnn_from_scratch as rnn
-from test_flow_and_units import Rows
+from helpers import write
+from test_flow_and_units import Rows, cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 VOCAB = ["\n", " ", '"', "(", ")", ".", "a", "b"]
@@ -67,7 +69,7 @@ def space_and_bracket_rnn():
     """A vanilla RNN over VOCAB with hidden 3, wired by hand: unit 0 is
     +0.9 after a space and -0.9 after anything else; unit 1 latches, +1
     after ( and -1 after ); unit 2 is always 0."""
-    model = rnn.RecurrentNeuralNetwork(len(VOCAB), 3, seed=0)
+    model = rnn.RNN(len(VOCAB), 3, seed=0)
     for param in (model.U, model.W):
         for row in param:
             row[:] = [0.0] * len(row)
@@ -82,9 +84,11 @@ def space_and_bracket_rnn():
 
 def test_a_hand_wired_unit_is_found():
     model = space_and_bracket_rnn()
-    hs, _ = rnn.hidden_trace(model, rnn.encode(TEXT, VOCAB))
+    traces, gates, _ = rnn.trace(model, rnn.encode(TEXT, VOCAB))
+    assert list(traces) == ["h"] and gates == {}     # no s, no gates
+    hs = traces["h"]
     p = rnn.text_properties(TEXT)
-    found = rnn.best_units(p, {"h": hs})
+    found = rnn.best_units(p, traces)
     space = [float(ch == " ") for ch in TEXT]
     assert rnn.pearson([h[0] for h in hs], space) == pytest.approx(
         1.0, abs=1e-9)                       # unit 0 is "just read a space"
@@ -117,19 +121,20 @@ def line_counting_lstm():
 def test_a_counting_cell_state_is_found_in_s():
     model = line_counting_lstm()
     ids = rnn.encode(TEXT, VOCAB)
-    hs, _ = rnn.hidden_trace(model, ids)
-    ss, gates = rnn.gate_trace(model, ids)
-    assert list(gates) == ["i", "f", "o"]
-    found = rnn.best_units(rnn.text_properties(TEXT), {"h": hs, "s": ss})
+    traces, gates, _ = rnn.trace(model, ids)
+    assert list(traces) == ["h", "s"] and list(gates) == ["i", "f", "o"]
+    ss = traces["s"]
+    found = rnn.best_units(rnn.text_properties(TEXT), traces)
     trace, unit, r = found["column"]
     assert trace == "s" and r > 0.999                # s counts the column
     assert ss[5][0] == pytest.approx(6 * math.tanh(0.1), rel=1e-6)
 
 
 def test_gates_are_read_from_the_cache():
+    # exact: trace reads the very numbers step_forward computed
     model = line_counting_lstm()
     ids = rnn.encode(TEXT, VOCAB)
-    _, gates = rnn.gate_trace(model, ids)
+    traces, gates, probs = rnn.trace(model, ids)
     state = model.zero_state()
     for t, x in enumerate(ids):
         h, s = state
@@ -139,11 +144,13 @@ def test_gates_are_read_from_the_cache():
         assert gates["i"][t] == [rnn.sigmoid(v) for v in pre[:2]]
         assert gates["f"][t] == [rnn.sigmoid(v) for v in pre[2:4]]
         assert gates["o"][t] == [rnn.sigmoid(v) for v in pre[6:]]
+        assert [traces["h"][t], traces["s"][t]] == state
+        assert probs[t] == rnn.softmax(model.scores(state))[0]
 
 
 def test_saturation_of_hand_built_gates():
     model = line_counting_lstm()
-    _, gates = rnn.gate_trace(model, rnn.encode(TEXT, VOCAB))
+    _, gates, _ = rnn.trace(model, rnn.encode(TEXT, VOCAB))
     newlines = TEXT.count("\n") / len(TEXT)
     i = rnn.saturation(gates["i"], 0.1, 0.9)
     f = rnn.saturation(gates["f"], 0.1, 0.9)
@@ -164,8 +171,8 @@ def test_gru_gates():
             row[:] = [0.0] * len(row)
     model.b = [0.0, 0.0, -5.0, 5.0, 0.0, 0.0]        # r, z, n blocks
     ids = rnn.encode(TEXT, VOCAB)
-    ss, gates = rnn.gate_trace(model, ids)
-    assert ss is None and list(gates) == ["r", "z"]
+    traces, gates, _ = rnn.trace(model, ids)
+    assert list(traces) == ["h"] and list(gates) == ["r", "z"]
     assert rnn.saturation(gates["r"], 0.1, 0.9) == [(0.0, 0.0)] * 2
     assert rnn.saturation(gates["z"], 0.1, 0.9) == [(1.0, 0.0), (0.0, 1.0)]
 
@@ -173,9 +180,9 @@ def test_gru_gates():
 def save(folder, model):
     """model.json for a hand-built model over VOCAB."""
     path = str(folder / "model.json")
-    progress = {"iteration": 0, "position": 0, "h": model.zero_state(),
-                "smooth_loss": 3.0, "history": {"train": [], "val": []}}
-    rnn.save_model(path, model, VOCAB, {"sequence_length": 25}, progress)
+    run = rnn.Run(model, len(VOCAB))
+    write(folder, "model.json", json.dumps(rnn.checkpoint_of(
+        model, VOCAB, {"sequence_length": 25}, run)))
     return path
 
 
@@ -188,10 +195,7 @@ def pages(tmp_path_factory):
                         ("rnn", space_and_bracket_rnn())]:
         folder = tmp_path_factory.mktemp(name)
         path = save(folder, model)
-        result = subprocess.run(
-            [sys.executable, rnn.__file__, "--model", path,
-             "--activations", TEXT], capture_output=True, text=True,
-            encoding="utf-8", timeout=60)
+        result = cli(folder, "--model", path, "--activations", TEXT)
         assert result.returncode == 0, result.stderr
         out[name] = folder, result.stdout
     return out
@@ -229,11 +233,9 @@ def test_page_shows_each_property_above_its_best_unit(pages):
     parser = Rows()
     parser.feed(page)
     model = line_counting_lstm()
-    ids = rnn.encode(TEXT, VOCAB)
-    hs, _ = rnn.hidden_trace(model, ids)
-    ss, _ = rnn.gate_trace(model, ids)
+    traces, _, _ = rnn.trace(model, rnn.encode(TEXT, VOCAB))
     p = rnn.text_properties(TEXT)
-    found = rnn.best_units(p, {"h": hs, "s": ss})
+    found = rnn.best_units(p, traces)
     shown = [name for name, _ in rnn.PROPERTIES if found[name]]
     pairs = parser.all[:2 * len(shown)]
     assert [a.get("data-property") for a, _ in pairs[::2]] == shown
@@ -243,7 +245,7 @@ def test_page_shows_each_property_above_its_best_unit(pages):
         trace, u, _ = found[name]
         assert [s[0] for s in prop_spans] == p[name]
         assert (unit["data-trace"], int(unit["data-unit"])) == (trace, u)
-        values = {"h": hs, "s": ss}[trace]
+        values = traces[trace]
         assert [s[0] for s in unit_spans] == [v[u] for v in values]
         assert "".join(s[1] for s in unit_spans) == TEXT
     assert len(parser.rows) == 2                  # then the slow units
@@ -265,38 +267,78 @@ def styles(page, attrs):
 
 def row_scale(attrs, spans):
     """What the page divides a row's values by before choosing a colour:
-    a property's or an s's largest size; 1 for h, which tanh keeps in it."""
-    if "data-property" in attrs or attrs.get("data-trace") == "s":
-        return max(abs(v) for v, _, _ in spans)
-    return 1.0
+    the row's largest size if beyond 1 (a property, an s); else 1 (h,
+    which tanh keeps within it)."""
+    return max(1.0, *(abs(v) for v, _, _ in spans))
+
+
+def contrast_with_black(style):
+    """WCAG contrast ratio of black text on the style's rgb background."""
+    def linear(channel):
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    assert style.endswith(";color:black"), style
+    r, g, b = map(int, re.match(r"background:rgb\((\d+),(\d+),(\d+)\)",
+                                style).groups())
+    luminance = (0.2126 * linear(r) + 0.7152 * linear(g)
+                 + 0.0722 * linear(b))
+    return (luminance + 0.05) / 0.05
+
+
+def test_unit_style_keeps_black_text_readable():
+    # every shade from -1.5 to +1.5 by 0.05: black text at WCAG's 4.5:1 or
+    # more (the darkest, -1, is 4.9:1); 0 is white; beyond ±1 is clipped
+    for k in range(-30, 31):
+        assert contrast_with_black(rnn.unit_style(k / 20)) >= 4.5, k / 20
+    assert rnn.unit_style(0.0) == "background:rgb(255,255,255);color:black"
+    assert rnn.unit_style(-1.0) == "background:rgb(102,102,255);color:black"
+    assert rnn.unit_style(1.0) == rnn.unit_style(7.0)
+
+
+def gate_dots(root):
+    """{class: [(left, right) of each dot]} of gates.svg, read back from its
+    pixels through the "limit" line, which runs from (0, 1) to (1, 0)."""
+    limit = next(line for line in root.iter(SVG + "polyline")
+                 if line.get("class") == "limit")
+    (x0, y1), (x1, y0) = [map(float, point.split(","))
+                          for point in limit.get("points").split()]
+    dots = {}
+    for dot in root.iter(SVG + "circle"):
+        cx, cy = float(dot.get("cx")), float(dot.get("cy"))
+        dots.setdefault(dot.get("class"), []).append(
+            ((cx - x0) / (x1 - x0), (cy - y0) / (y1 - y0)))
+    return dots
 
 
 def test_gates_svg_has_a_dot_per_unit_per_gate(pages):
-    for name, gates in [("lstm", ["i", "f", "o"]), ("rnn", ["h"])]:
+    # 1e-3: cx and cy are printed to 0.1 px on axes 310 px long or more,
+    # which errs by 2e-4 or less in each fraction
+    for name, gates, units in [("lstm", ["i (input gate)", "f (forget gate)",
+                                         "o (output gate)"], 2),
+                               ("rnn", ["h (tanh)"], 3)]:
         folder, _ = pages[name]
         root = ET.parse(folder / "gates.svg").getroot()  # raises if malformed
-        groups = list(root.iter(SVG + "g"))
-        assert [g.get("data-gate")[0] for g in groups] == gates
-        for g in groups:
-            frame = next(g.iter(SVG + "rect"))
-            x0, y0 = float(frame.get("x")), float(frame.get("y"))
-            size = float(frame.get("width"))
-            for dot in g.iter(SVG + "circle"):
-                lo, hi = float(dot.get("data-left")), float(dot.get("data-right"))
-                assert lo + hi <= 1.0
-                assert float(dot.get("cx")) == pytest.approx(
-                    x0 + lo * size, abs=0.05)            # printed to .1
-                assert float(dot.get("cy")) == pytest.approx(
-                    y0 + size - hi * size, abs=0.05)
-        title = next(root.iter(SVG + "text")).text
+        texts = [t.text for t in root.iter(SVG + "text")]
+        assert [t for t in texts if t in gates] == gates  # the legend
+        assert "left + right = 1" in texts
+        dots = gate_dots(root)
+        assert list(dots) == [f"gate{k}" for k in range(len(gates))]
+        assert all(len(d) == units for d in dots.values())  # one per unit
+        axes = next(p.get("d") for p in root.iter(SVG + "path"))
+        left, top, bottom, right = map(float, re.findall(r"[\d.]+", axes))
+        for dot in root.iter(SVG + "circle"):            # inside the plot
+            assert left <= float(dot.get("cx")) <= right
+            assert top <= float(dot.get("cy")) <= bottom
+        for lo, hi in sum(dots.values(), []):            # on or below it
+            assert lo >= -1e-3 and hi >= -1e-3 and lo + hi <= 1 + 1e-3
+        title = texts[0]
         assert title.endswith("no gates)" if name == "rnn" else "saturate")
         assert float(root.get("width")) >= 8 * len(title)   # not clipped
-    folder, _ = pages["lstm"]
-    root = ET.parse(folder / "gates.svg").getroot()
-    f = next(g for g in root.iter(SVG + "g") if g.get("data-gate")[0] == "f")
-    newlines = TEXT.count("\n") / len(TEXT)
-    assert [(float(d.get("data-left")), float(d.get("data-right")))
-            for d in f.iter(SVG + "circle")] == [(newlines, 1 - newlines)] * 2
+    root = ET.parse(pages["lstm"][0] / "gates.svg").getroot()
+    newlines = TEXT.count("\n") / len(TEXT)             # f is near 0 there
+    for lo, hi in gate_dots(root)["gate1"]:
+        assert lo == pytest.approx(newlines, abs=1e-3)
+        assert hi == pytest.approx(1 - newlines, abs=1e-3)
 
 
 def png_pixels(path):
@@ -332,29 +374,50 @@ def png_pixels(path):
     return width, height, rows
 
 
+def composite(fills, under=(255, 255, 255)):
+    """The colour of fills (hex, each at fill-opacity 0.7) drawn in turn
+    over the colour under."""
+    for fill in fills:
+        under = tuple(0.7 * int(fill[k:k + 2], 16) + 0.3 * u
+                      for k, u in zip((1, 3, 5), under))
+    return under
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="needs chromium to look at the pictures")
 def test_chromium_draws_the_dots_and_the_page(pages, tmp_path):
     folder, _ = pages["lstm"]
     both = folder / "both.html"                  # one Chromium start, not two
     both.write_text('<body style="margin:0"><img src="gates.svg" '
-                    'style="display:block;width:600px;height:240px">'
-                    '<iframe src="activations.html" style="border:0;'
-                    'width:600px;height:760px"></iframe></body>')
+                    'style="display:block;width:720px;height:420px">'
+                    '<iframe src="activations.html" style="display:block;'
+                    'border:0;width:720px;height:780px"></iframe></body>')
     png = tmp_path / "both.png"
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    f"--screenshot={png}", "--window-size=600,1000",
+                    "--no-first-run", "--disable-background-networking",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--hide-scrollbars", "--force-device-scale-factor=1",
+                    f"--screenshot={png}", "--window-size=720,1200",
                     both.as_uri()], capture_output=True, timeout=60)
     width, height, rows = png_pixels(png)
-    assert (width, height) == (600, 1000)
-    svg = {px for row in rows[:240] for px in row}
-    page = {px for row in rows[240:] for px in row}
-    for color in ["#1f77b4", "#d62728", "#2ca02c"]:  # i, f, o dots
-        r, g, b = (0.6 * int(color[k:k + 2], 16) + 0.4 * 255  # on white
-                   for k in (1, 3, 5))
-        assert any(abs(r - x) + abs(g - y) + abs(b - z) < 30  # blending
-                   for x, y, z in svg), color
-    assert (255, 0, 0) in page                   # a property strip at 1
+    assert (width, height) == (720, 1200)
+    # every dot, drawn at its own size (720×420): near its centre, off the
+    # lines, a pixel of the colour of the dots stacked there over white;
+    # 9: 8-bit rounding, about 1 a channel at each of up to 3 layers
+    circles = list(ET.parse(folder / "gates.svg").getroot().iter(
+        SVG + "circle"))
+    for dot in circles:
+        cx, cy = float(dot.get("cx")), float(dot.get("cy"))
+        want = composite([c.get("fill") for c in circles
+                          if (c.get("cx"), c.get("cy")) ==
+                          (dot.get("cx"), dot.get("cy"))])
+        near = [rows[y][x] for y in range(int(cy) - 3, int(cy) + 3)
+                for x in range(int(cx) - 3, int(cx) + 3)
+                if (x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= 1.9 ** 2]
+        assert min(sum(abs(a - b) for a, b in zip(px, want))
+                   for px in near) <= 9, (dot.get("class"), cx, cy, want)
+    page = {px for row in rows[420:] for px in row}
+    assert (255, 102, 102) in page               # a property strip at 1
     assert (255, 255, 255) in page               # ... and at 0
 
 

@@ -1,24 +1,28 @@
-"""Measuring: --evaluate, the Kneser-Ney baseline, the mixture, the copy
-check and --compare."""
+"""Measuring: --evaluate, the Kneser-Ney baseline, the copy check and
+--compare."""
 
 import math
 import os
+import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, run, write
+from helpers import STORY, TINY, assert_error, write
+from helpers import run_main as cli
 
 
-@pytest.fixture
-def trained(tmp_path, capsys):
-    """A folder with data.txt and model.json trained in-process (20 steps);
-    yields (folder, the training run's stdout)."""
-    data = write(tmp_path, "data.txt", STORY)
-    model = str(tmp_path / "model.json")
-    assert rnn.main(["--data", data, "--model", model, *TINY]) == 0
-    return tmp_path, capsys.readouterr().out
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder with data.txt and model.json trained in-process (20 steps)
+    on it, by those relative names; (folder, the training run's stdout).
+    Tests that change the folder work on a copy."""
+    folder = tmp_path_factory.mktemp("measuring")
+    write(folder, "data.txt", STORY)
+    result = cli(folder, *TINY)
+    assert result.returncode == 0, result.stderr
+    return folder, result.stdout
 
 
 def direct_bits(model, ids):
@@ -33,52 +37,55 @@ def direct_bits(model, ids):
 
 # --- --evaluate --------------------------------------------------------------
 
-def test_evaluate_equals_a_direct_computation(trained, capsys):
+def test_evaluate_equals_a_direct_computation(trained, tmp_path):
     # 1e-9: the two differ only in rounding (shifted log-sum-exp vs plain)
     folder, _ = trained
     text = "The dog saw a rat. Once upon a time a cat ran to the sea.\n"
-    path = write(folder, "mine.txt", text)
+    path = write(tmp_path, "mine.txt", text)
     model_path = str(folder / "model.json")
-    model, vocab, _ = rnn.load_model(model_path)
+    model, vocab, _, _ = rnn.load_model(model_path)
     expected = direct_bits(model, rnn.encode(text, vocab))
     logs = rnn.log_probs(model, rnn.encode(text, vocab))
     assert abs(-sum(logs) / len(logs) / math.log(2) - expected) < 1e-9
-    assert rnn.main(["--model", model_path, "--evaluate", path]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    result = cli(folder, "--model", model_path, "--evaluate", path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{path}: {expected:#.4g} bits/char over "
                                f"{len(text) - 1} predictions")
     assert "-gram (Kneser–Ney) on the same text" in lines[1]
-    assert lines[2].startswith("mixture ")
+    assert len(lines) == 2                  # no mixture line any more
 
 
-def test_evaluate_names_unknown_characters_and_missing_files(trained):
+def test_evaluate_names_unknown_characters_and_missing_files(trained,
+                                                             tmp_path):
     folder, _ = trained
-    write(folder, "odd.txt", "The cat saw a Zebra!")
-    assert_error(run(folder, "--evaluate", "odd.txt"), "odd.txt", "'Z'",
-                 "'!'")
-    assert_error(run(folder, "--evaluate", "nope.txt"), "nope.txt",
-                 "not found")
-    write(folder, "one.txt", "O")
-    assert_error(run(folder, "--evaluate", "one.txt"),
+    model = str(folder / "model.json")
+    write(tmp_path, "odd.txt", "The cat saw a Zebra!")
+    assert_error(cli(tmp_path, "--model", model, "--evaluate", "odd.txt"),
+                 "odd.txt", "'Z'", "'!'")
+    assert_error(cli(tmp_path, "--model", model, "--evaluate", "nope.txt"),
+                 "nope.txt", "not found")
+    write(tmp_path, "one.txt", "O")
+    assert_error(cli(tmp_path, "--model", model, "--evaluate", "one.txt"),
                  "--evaluate file one.txt has only 1 character")
 
 
-def test_evaluate_on_the_training_text_says_it_measures_memory(trained,
-                                                               capsys):
+def test_evaluate_on_the_training_text_says_it_measures_memory(trained):
     # --evaluate data.txt scores what the model (and the n-gram) trained on
     folder, _ = trained
-    assert rnn.main(["--model", str(folder / "model.json"), "--evaluate",
-                     str(folder / "data.txt")]) == 0
-    notes = [line for line in capsys.readouterr().out.splitlines()
+    result = cli(folder, "--evaluate", "data.txt")
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines()
              if line.startswith("notice:")]
     assert len(notes) == 1 and "measure memory, not prediction" in notes[0]
 
 
-def test_evaluate_without_the_data_file_says_so(trained):
+def test_evaluate_without_the_data_file_says_so(trained, tmp_path):
+    # the model names data.txt, which is neither here nor beside it
     folder, _ = trained
-    write(folder, "mine.txt", "Once upon a time a cat sat.")
-    os.remove(folder / "data.txt")
-    result = run(folder, "--evaluate", "mine.txt")
+    shutil.copy(folder / "model.json", tmp_path / "model.json")
+    write(tmp_path, "mine.txt", "Once upon a time a cat sat.")
+    result = cli(tmp_path, "--evaluate", "mine.txt")
     assert result.returncode == 0, result.stderr
     assert "notice: no n-gram comparison" in result.stdout
     assert "data.txt was not found" in result.stdout
@@ -133,26 +140,14 @@ def test_baseline_picks_the_best_order():
     assert bits[1] > bits[2] > bits[3]     # context helps on a story
 
 
-def test_mixture_picks_lambda_on_the_first_half():
-    # the network is sure and right in the first half, then wrong: λ is
-    # picked high on the first half and pays for it on the second
-    net = [math.log(0.9)] * 10 + [math.log(0.01)] * 10
-    ngram = [0.2] * 20
-    lam, mixed, net_bits, ngram_bits = rnn.mixture(net, ngram)
-    assert lam == 0.99
-    expected = -math.log2(0.99 * 0.01 + 0.01 * 0.2)
-    assert abs(mixed - expected) < 1e-12        # rounding of 10 equal terms
-    assert abs(net_bits + math.log2(0.01)) < 1e-12
-    assert abs(ngram_bits + math.log2(0.2)) < 1e-12
-
-
 def test_training_ends_with_the_baseline_and_the_copy_check(trained):
     _, out = trained
     lines = out.splitlines()
     ngram = [line for line in lines if "(Kneser–Ney) on the same "
              "validation text" in line]
     assert len(ngram) == 1 and "the model's" in ngram[0]
-    assert any(line.startswith("mixture ") for line in lines)
+    after = lines[lines.index(ngram[0]) + 1]     # no mixture line: a sample
+    assert after.startswith("--- sample at temperature 0.5 ")
     assert lines[-2].startswith("copy check on the last sample: ")
     assert "longest" in lines[-1]
 
@@ -178,22 +173,24 @@ def test_copy_check_of_new_text():
 
 # --- --compare ---------------------------------------------------------------
 
-def test_compare_prints_a_table_and_an_svg_naming_each_model(trained, capsys):
+def test_compare_prints_a_table_and_an_svg_naming_each_model(trained,
+                                                              tmp_path):
     folder, _ = trained
-    data, gru = str(folder / "data.txt"), str(folder / "gru.json")
-    assert rnn.main(["--data", data, "--model", gru, "--cell", "gru",
-                     *TINY]) == 0
-    rnn_path = str(folder / "model.json")
-    capsys.readouterr()
-    assert rnn.main(["--compare", rnn_path, gru]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    shutil.copy(folder / "model.json", tmp_path / "model.json")
+    data, gru = str(folder / "data.txt"), str(tmp_path / "gru.json")
+    assert cli(tmp_path, "--data", data, "--model", gru, "--cell", "gru",
+               *TINY).returncode == 0
+    rnn_path = str(tmp_path / "model.json")
+    result = cli(tmp_path, "--compare", rnn_path, gru)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
     assert lines[0].split() == ["model", "cell", "hidden", "weights",
                                 "iterations", "train", "val"]
     V = len(set(STORY))                 # U, W, V, b, c at hidden 8
     weights = f"{8 * V + 8 * 8 + V * 8 + 8 + V}"
     assert lines[1].split()[:5] == [rnn_path, "rnn", "8", weights, "20"]
     assert lines[2].split()[:2] == [gru, "gru"]
-    svg = ET.parse(folder / "compare.svg").getroot()
+    svg = ET.parse(tmp_path / "compare.svg").getroot()
     texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
     assert f"{rnn_path} (rnn)" in texts and f"{gru} (gru)" in texts
     curves = svg.iter("{http://www.w3.org/2000/svg}polyline")
@@ -202,19 +199,20 @@ def test_compare_prints_a_table_and_an_svg_naming_each_model(trained, capsys):
 
 def test_compare_with_a_missing_file(trained):
     folder, _ = trained
-    assert_error(run(folder, "--compare", "model.json", "gone.json"),
+    assert_error(cli(folder, "--compare", "model.json", "gone.json"),
                  "gone.json", "not found")
     assert not os.path.exists(folder / "compare.svg")
 
 
-def test_baseline_counts_at_most_ngram_max_chars(monkeypatch):
+def test_baseline_counts_at_most_ngram_max_chars():
     # a long text is counted from its end, and the line says so
-    model = rnn.RecurrentNeuralNetwork(len(set(STORY)), 4, seed=1)
+    model = rnn.RNN(len(set(STORY)), 4, seed=1)
     vocab = sorted(set(STORY))
     train, val = STORY[:-60], STORY[-60:]
-    monkeypatch.setattr(rnn, "NGRAM_MAX_CHARS", 100)
-    line = rnn.counting_lines(model, vocab, train, val, val, "val")[0]
+    line = rnn.counting_line(model, vocab, train, val, val, "val",
+                             rnn.settings(ngram_max_chars=100))
     assert line.endswith("; counted the last 100 training chars")
-    monkeypatch.setattr(rnn, "NGRAM_MAX_CHARS", len(train))
-    line = rnn.counting_lines(model, vocab, train, val, val, "val")[0]
+    line = rnn.counting_line(model, vocab, train, val, val, "val",
+                             rnn.settings(ngram_max_chars=len(train)))
     assert "counted the last" not in line
+    assert "\n" not in line                      # one line, as its name says

@@ -9,7 +9,8 @@ import types
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import SCRIPT, STORY, TINY, assert_error, run, write
+from helpers import SCRIPT, STORY, TINY, assert_error, write
+from helpers import run_main as run_here
 
 KERNEL_ARGV = ["/usr/lib/python3/ipykernel_launcher.py", "-f",
                "/root/.local/share/jupyter/runtime/kernel-1234.json"]
@@ -46,17 +47,20 @@ def test_percent_run_keeps_its_flags(fake_ipython, monkeypatch):
 
 
 def test_outside_a_notebook_the_command_line_is_used(monkeypatch):
+    # a terminal: the flags typed after the file
     monkeypatch.delitem(sys.modules, "IPython", raising=False)
     monkeypatch.setattr(sys, "argv", ["x.py", "--hidden-size", "4"])
     assert rnn.command_line() == ["--hidden-size", "4"]
 
 
 def test_help_returns_instead_of_raising_systemexit(capsys):
+    # argparse's SystemExit would stop a notebook cell with a traceback
     assert rnn.main(["--help"]) == 0
     assert "--cell CELL" in capsys.readouterr().out
 
 
 def test_the_resume_command_fits_where_it_runs(fake_ipython, monkeypatch):
+    # main([...]) in a notebook; the command as typed in a terminal
     assert rnn.resume_command(["--cell", "gru"]) == \
         "main(['--cell', 'gru', '--resume'])"
     monkeypatch.delitem(sys.modules, "IPython")
@@ -73,8 +77,8 @@ def test_lower_case_text_trains_with_no_flag_but_data(tmp_path):
     # PRIME_TEXT's capital O is not in the data: the default gives way to
     # the data's first word, with one notice line
     write(tmp_path, "notes.txt", STORY.lower())
-    result = run(tmp_path, "--data", "notes.txt", *TINY[:6],
-                 "--sample-length", "20")
+    result = run_here(tmp_path, "--data", "notes.txt", *TINY[:6],
+                      "--sample-length", "20")
     assert result.returncode == 0, result.stderr
     notices = [l for l in result.stdout.splitlines() if l.startswith("notice:")]
     assert len(notices) == 1 and "'O'" in notices[0] and "'once'" in notices[0]
@@ -82,15 +86,17 @@ def test_lower_case_text_trains_with_no_flag_but_data(tmp_path):
 
 
 def test_an_explicit_prime_is_still_checked(tmp_path):
+    # only PRIME_TEXT's default gives way; a typed prime is the user's
     write(tmp_path, "notes.txt", STORY.lower())
-    assert_error(run(tmp_path, "--data", "notes.txt", "--prime-text", "Once"),
-                 "--prime-text", "'O'", "notes.txt")
+    assert_error(run_here(tmp_path, "--data", "notes.txt", "--prime-text",
+                          "Once"), "--prime-text", "'O'", "notes.txt")
 
 
 def test_text_without_spaces_primes_with_its_start(tmp_path):
+    # no first word to take: the first 20 characters instead
     write(tmp_path, "digits.txt", "0123456789" * 50)
-    result = run(tmp_path, "--data", "digits.txt", *TINY[:6],
-                 "--sample-length", "5")
+    result = run_here(tmp_path, "--data", "digits.txt", *TINY[:6],
+                      "--sample-length", "5")
     assert result.returncode == 0, result.stderr
     assert "'01234567890123456789'" in result.stdout     # first 20 chars
 
@@ -111,61 +117,83 @@ def pasted_cell():
     return source
 
 
-def test_pasted_into_a_notebook_cell_it_trains(tmp_path):
-    nbclient = pytest.importorskip("nbclient", reason="pip install nbclient")
+@pytest.fixture(scope="module")
+def kernel():
+    """One real IPython kernel (ipykernel), as Jupyter runs, for the
+    module: (manager, client). Starting one takes over a second."""
     pytest.importorskip("ipykernel", reason="pip install ipykernel")
-    import nbformat
+    manager_module = pytest.importorskip("jupyter_client.manager",
+                                         reason="pip install ipykernel")
+    manager, client = manager_module.start_new_kernel(kernel_name="python3")
+    yield manager, client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def execute(kernel, code, when_printed=lambda printed: None):
+    """Run code in the kernel as a notebook cell, which must not raise:
+    its outputs, as (message type, content), until the kernel is idle
+    again; when_printed(all text printed so far) after each piece."""
+    _, client = kernel
+    request, outputs, printed = client.execute(code), [], ""
+    while True:
+        message = client.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") != request:
+            continue
+        kind, content = message["msg_type"], message["content"]
+        assert kind != "error", content          # a traceback in the cell
+        if kind == "status":
+            if content["execution_state"] == "idle":
+                return outputs
+            continue
+        outputs.append((kind, content))
+        if kind == "stream":
+            printed += content["text"]
+            when_printed(printed)
+
+
+def text_of(outputs, name=None):
+    """What the cell printed, to stdout and stderr, or to `name` only."""
+    return "".join(content["text"] for kind, content in outputs
+                   if kind == "stream" and name in (None, content["name"]))
+
+
+def test_pasted_into_a_notebook_cell_it_trains(kernel, tmp_path):
+    # the whole file as one cell trains, shows loss.svg inline, and a
+    # mistake in the next cell is one error line and status 2, no SystemExit
     write(tmp_path, "data.txt", STORY)
-    cells = [pasted_cell(),
-             'status = main(["--hidden-size", "0"])\nprint("status", status)']
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}
-                            ).execute()                  # raises on an error
-    outputs = [cell.outputs for cell in notebook.cells]
-    text = ["".join(o.get("text", "") for o in out) for out in outputs]
-    kinds = [o.output_type for out in outputs for o in out]
-    assert "error" not in kinds and "SystemExit" not in "".join(text)
+    execute(kernel, f"import os; os.chdir({str(tmp_path)!r})")
+    trained = execute(kernel, pasted_cell())
+    failed = execute(kernel, 'status = main(["--hidden-size", "0"])\n'
+                             'print("status", status)')
+    assert "SystemExit" not in text_of(trained) + text_of(failed)
     assert os.path.exists(tmp_path / "model.json")
-    assert "iter 40/40" in text[0] and "--- sample at temperature" in text[0]
-    assert any("image/svg+xml" in o.get("data", {}) for o in outputs[0])
-    stderr = "".join(o.text for o in outputs[1] if o.get("name") == "stderr")
-    assert stderr == "error: --hidden-size must be at least 1, got 0\n"
-    assert "status 2" in text[1]
+    assert "iter 40/40" in text_of(trained)
+    assert "--- sample at temperature" in text_of(trained)
+    assert any("image/svg+xml" in content.get("data", {})
+               for kind, content in trained if kind == "display_data")
+    assert text_of(failed, "stderr") == (
+        "error: --hidden-size must be at least 1, got 0\n")
+    assert "status 2" in text_of(failed, "stdout")
 
 
-def test_interrupting_the_kernel_saves_a_checkpoint(tmp_path):
+def test_interrupting_the_kernel_saves_a_checkpoint(kernel, tmp_path):
     # "interrupt kernel" sends SIGINT, as Ctrl-C does in a terminal
-    pytest.importorskip("nbclient", reason="pip install nbclient")
-    pytest.importorskip("ipykernel", reason="pip install ipykernel")
-    from jupyter_client.manager import start_new_kernel
+    manager, _ = kernel
     write(tmp_path, "data.txt", STORY)
     source = pasted_cell().replace("MAX_ITERATIONS = 40",
                                    "MAX_ITERATIONS = 1000000")
-    manager, client = start_new_kernel(kernel_name="python3",
-                                       cwd=str(tmp_path))
-    try:
-        request = client.execute(source)
-        printed, interrupted = "", False
-        while True:
-            message = client.get_iopub_msg(timeout=60)
-            if message["parent_header"].get("msg_id") != request:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream":
-                printed += content["text"]
-                if "iter " in printed and not interrupted:
-                    manager.interrupt_kernel()
-                    interrupted = True
-            assert kind != "error", content
-            if kind == "status" and content["execution_state"] == "idle":
-                break
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-    assert "interrupted at iteration" in printed
-    assert "main(['--resume'])" in printed
+    interrupted = []
+
+    def interrupt(printed):
+        if "iter " in printed and not interrupted:
+            manager.interrupt_kernel()
+            interrupted.append(True)
+
+    execute(kernel, f"import os; os.chdir({str(tmp_path)!r})")
+    outputs = execute(kernel, source, interrupt)
+    assert "interrupted at iteration" in text_of(outputs)
+    assert "main(['--resume'])" in text_of(outputs)
     assert os.path.exists(tmp_path / "model.json")
 
 

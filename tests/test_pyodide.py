@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from helpers import SCRIPT, STORY, run, write
+from helpers import SCRIPT, STORY, write
+from helpers import run_main as run_here
 
 PYODIDE_DIR = os.environ.get("PYODIDE_DIR", "")
 FOUND = (shutil.which("node") and os.path.isfile(
@@ -117,6 +118,7 @@ def pyodide_run(tmp_path_factory):
 
 
 def test_runs_as_webassembly(pyodide_run):
+    # the scenarios ran in the browser's Python, not this one
     results, _ = pyodide_run
     assert results["platform"] == "emscripten"
     print("Pyodide's Python:", results["version"])
@@ -124,6 +126,7 @@ def test_runs_as_webassembly(pyodide_run):
 
 def test_pasted_cell_trains_writes_and_samples_without_systemexit(
         pyodide_run):
+    # as in a JupyterLite cell: trains, writes every file, never exits
     results, out = pyodide_run
     paste = results["paste"]
     assert paste["status"] is None, paste          # no SystemExit escaped
@@ -135,6 +138,7 @@ def test_pasted_cell_trains_writes_and_samples_without_systemexit(
 
 
 def test_generate_predict_and_check_return_zero(pyodide_run):
+    # the views work on the model the pasted cell trained; --check passes
     results, _ = pyodide_run
     for name in ("generate", "predict", "check"):
         assert results[name]["status"] == 0, results[name]
@@ -144,6 +148,7 @@ def test_generate_predict_and_check_return_zero(pyodide_run):
 
 
 def test_bad_flag_gives_status_2_and_one_error_line(pyodide_run):
+    # a mistake is reported as in a terminal, without SystemExit
     typo = pyodide_run[0]["typo"]
     assert typo["status"] == 2
     lines = typo["err"].splitlines()
@@ -157,7 +162,7 @@ def test_same_weights_as_cpython_to_1e_12(pyodide_run, tmp_path):
     results, out = pyodide_run
     assert results["flags"]["status"] == 0, results["flags"]
     write(tmp_path, "data.txt", STORY)
-    cpython = run(tmp_path, *FLAGS, "--model", "same.json")
+    cpython = run_here(tmp_path, *FLAGS, "--model", "same.json")
     assert cpython.returncode == 0, cpython.stderr
     ours = json.loads((tmp_path / "same.json").read_text())["params"]
     theirs = json.loads((out / "same.json").read_text())["params"]

@@ -3,7 +3,7 @@
 import random
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, run, write
+from helpers import STORY, TINY, assert_error, run_main, write
 
 
 def random_model(cell="rnn", hidden=8, seed=3):
@@ -35,6 +35,7 @@ def test_greedy_is_the_argmax_continuation():
 
 
 def test_greedy_is_the_same_for_every_seed():
+    # exact: greedy never draws from the rng, so the seed cannot matter
     model, _ = random_model()
     runs = {tuple(model.sample(model.zero_state(), 2, 30, 0.0,
                                random.Random(seed))) for seed in range(5)}
@@ -42,6 +43,7 @@ def test_greedy_is_the_same_for_every_seed():
 
 
 def test_top_k_1_equals_greedy_at_any_temperature():
+    # exact: with one candidate left, the draw is the argmax whatever T is
     model, _ = random_model("gru")
     greedy = model.sample(model.zero_state(), 1, 40, 0.0, random.Random(0))
     for seed, temperature in [(1, 0.5), (2, 1.0), (3, 3.0)]:
@@ -84,14 +86,16 @@ def test_top_k_off_draws_as_before():
 
 
 def test_generate_flags_end_to_end(tmp_path):
+    # exact: greedy ignores the seed, and top-k 1 is greedy
     write(tmp_path, "data.txt", STORY)
-    assert run(tmp_path, *TINY).returncode == 0
-    greedy = [run(tmp_path, "--generate", "Once", "--temperature", "0",
-                  "--seed", seed).stdout for seed in ("1", "2")]
+    assert run_main(tmp_path, *TINY).returncode == 0
+    greedy = [run_main(tmp_path, "--generate", "Once", "--temperature", "0",
+                       "--seed", seed).stdout for seed in ("1", "2")]
     assert greedy[0] == greedy[1] and greedy[0].startswith("Once")
-    top1 = run(tmp_path, "--generate", "Once", "--top-k", "1", "--seed", "5")
+    top1 = run_main(tmp_path, "--generate", "Once", "--top-k", "1",
+                    "--seed", "5")
     assert top1.stdout == greedy[0]
-    assert_error(run(tmp_path, "--generate", "Once", "--top-k", "-1"),
+    assert_error(run_main(tmp_path, "--generate", "Once", "--top-k", "-1"),
                  "--top-k")
 
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, run, write
+from helpers import STORY, TINY, run_main, write
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def trained_model(steps=5):
     vocab = sorted(set(STORY))
     ids = rnn.encode(STORY, vocab)
-    model = rnn.RecurrentNeuralNetwork(len(vocab), 6, seed=1)
+    model = rnn.RNN(len(vocab), 6, seed=1)
     h = [0.0] * 6
     for k in range(steps):
         _, grads, h = model.loss_and_gradients(ids[k * 10:k * 10 + 10],
@@ -26,19 +26,28 @@ def trained_model(steps=5):
     return model, vocab
 
 
+def save(path, model, vocab, config, run):
+    """What the tools write at a checkpoint (save_model is gone)."""
+    rnn.write_atomically(path, json.dumps(rnn.checkpoint_of(model, vocab,
+                                                            config, run)))
+
+
 def test_save_load_round_trip_is_exact(tmp_path):
-    # JSON writes floats with repr, which reads back to the identical float
+    # exact: JSON writes floats with repr, which reads back to the same float
     model, vocab = trained_model()
-    progress = {"iteration": 5, "position": 50, "h": [0.25] * 6,
-                "smooth_loss": 3.5, "history": {"train": [], "val": []}}
+    run = rnn.Run(model, len(vocab))
+    run.iteration, run.position, run.state = 5, 50, [0.25] * 6
+    run.smooth_loss, run.history["train"] = 3.5, [[0, 4.5], [5, 3.5]]
     path = str(tmp_path / "m.json")
-    rnn.save_model(path, model, vocab, {"hidden_size": 6}, progress)
-    loaded, loaded_vocab, checkpoint = rnn.load_model(path)
-    assert loaded_vocab == vocab
+    save(path, model, vocab, {"hidden_size": 6}, run)
+    loaded, loaded_vocab, loaded_run, checkpoint = rnn.load_model(path)
+    assert loaded_vocab == vocab and type(loaded) is rnn.RNN
     for name in rnn.PARAM_NAMES:
         assert getattr(loaded, name) == getattr(model, name)          # exact
         assert loaded.memory[name] == model.memory[name]
+    assert vars(loaded_run) == vars(run)
     assert checkpoint["iteration"] == 5 and checkpoint["h"] == [0.25] * 6
+    assert checkpoint["config"] == {"hidden_size": 6}
     prime = rnn.encode("Once", vocab)
     before = rnn.generate(model, vocab, prime, 50, 1.0, random.Random(7))
     after = rnn.generate(loaded, vocab, prime, 50, 1.0, random.Random(7))
@@ -48,15 +57,15 @@ def test_save_load_round_trip_is_exact(tmp_path):
 def test_model_file_has_the_documented_keys(tmp_path):
     model, vocab = trained_model(1)
     path = str(tmp_path / "m.json")
-    rnn.save_model(path, model, vocab, {"x": 1},
-                   {"iteration": 1, "position": 10, "h": [0.0] * 6,
-                    "smooth_loss": 4.0, "history": {"train": [], "val": []}})
+    save(path, model, vocab, {"x": 1}, rnn.Run(model, len(vocab)))
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     assert set(data["params"]) == set(rnn.PARAM_NAMES)
     assert set(data["memory"]) == set(rnn.PARAM_NAMES)
-    for key in ("vocab", "config", "iteration", "position", "h", "smooth_loss"):
+    for key in ("format", "cell", "vocab", "config", "iteration", "position",
+                "h", "smooth_loss", "history"):
         assert key in data, key
+    assert data["cell"] == "rnn" and set(data["history"]) == {"train", "val"}
     assert not [n for n in os.listdir(tmp_path) if n != "m.json"]  # no temp left
 
 
@@ -66,7 +75,7 @@ def test_loss_falls_on_a_repeated_string():
     text = "abcabdabe" * 20
     vocab = sorted(set(text))
     ids = rnn.encode(text, vocab)
-    model = rnn.RecurrentNeuralNetwork(len(vocab), 16, seed=0)
+    model = rnn.RNN(len(vocab), 16, seed=0)
     start = rnn.evaluate(model, ids)
     h = [0.0] * 16
     for k in range(300):
@@ -78,26 +87,24 @@ def test_loss_falls_on_a_repeated_string():
     assert end < 1.0, end
 
 
-class RecordingRNN(rnn.RecurrentNeuralNetwork):
-    """Records every chunk and h_prev that training hands to the model."""
+class RecordingRNN(rnn.RNN):
+    """Records every chunk and state that training hands to the model."""
 
-    def loss_and_gradients(self, inputs, targets, h_prev):
-        result = super().loss_and_gradients(inputs, targets, h_prev)
-        self.calls.append((inputs, targets, list(h_prev), result[2]))
+    def loss_and_gradients(self, inputs, targets, state):
+        result = super().loss_and_gradients(inputs, targets, state)
+        self.calls.append((inputs, targets, list(state), result[2]))
         return result
 
 
-def test_training_walks_the_whole_text_and_carries_h():
-    # 23 ids, chunks of 10: 0-10, 10-20, 20-22 (short), then wrap to 0
+def test_training_walks_the_whole_text_and_carries_h(capsys):
+    # exact: 23 ids, chunks of 10: 0-10, 10-20, 20-22 (short), then wrap to 0
     ids = [i % 5 for i in range(23)]
     model = RecordingRNN(5, 4, seed=0)
     model.calls = []
-    args = rnn.parse_args(["--max-iterations", "5", "--sequence-length", "10",
-                           "--sample-every", "1000", "--log-every", "1000"])
-    progress = {"iteration": 0, "position": 0, "h": [0.0] * 4,
-                "smooth_loss": 2.0, "history": {"train": [], "val": []}}
-    rnn.train(model, list("abcde"), ids, [], progress, args,
-              save=lambda: None, sample=lambda: "")
+    settings = rnn.settings(max_iterations=5, sequence_length=10,
+                            sample_every=1000, log_every=1000)
+    run = rnn.Run(model, 5)
+    rnn.train(model, ids, [], run, settings, sample=lambda: "")
     assert [len(c[0]) for c in model.calls] == [10, 10, 2, 10, 10]
     assert [c[0] for c in model.calls][:3] == [ids[0:10], ids[10:20], ids[20:22]]
     assert all(c[1] == ids[s + 1:s + 1 + len(c[0])] for c, s in
@@ -105,7 +112,23 @@ def test_training_walks_the_whole_text_and_carries_h():
     assert model.calls[1][2] == model.calls[0][3]        # h carried over
     assert model.calls[2][2] == model.calls[1][3]
     assert model.calls[3][2] == [0.0] * 4                # reset at wrap-around
-    assert progress["iteration"] == 5 and progress["position"] == 20
+    assert run.iteration == 5 and run.position == 20
+    assert run.state == model.calls[-1][3]
+
+
+def test_after_update_runs_after_every_update_and_flags_checkpoints(capsys):
+    # exact: the tools save where at_checkpoint is True: every sample_every
+    # updates and at the last one
+    model, seen = rnn.RNN(5, 4, seed=0), []
+    s = rnn.settings(max_iterations=7, sequence_length=4, sample_every=3,
+                     log_every=1000, sample_length=0)
+    run = rnn.Run(model, 5)
+    rnn.train(model, [i % 5 for i in range(30)], [1, 2, 3], run, s,
+              sample=lambda: "", after_update=lambda at: seen.append(
+                  (run.iteration, at)))
+    assert seen == [(1, False), (2, False), (3, True), (4, False),
+                    (5, False), (6, True), (7, True)]
+    assert [it for it, _ in run.history["val"]] == [3, 6, 7]
 
 
 def test_same_seed_trains_the_same_weights(tmp_path):
@@ -115,7 +138,7 @@ def test_same_seed_trains_the_same_weights(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         write(folder, "data.txt", STORY)
-        result = run(folder, *TINY)
+        result = run_main(folder, *TINY)
         assert result.returncode == 0, result.stderr
         outputs.append((folder / "model.json").read_bytes())
     assert outputs[0] == outputs[1]
@@ -123,7 +146,7 @@ def test_same_seed_trains_the_same_weights(tmp_path):
 
 def test_end_to_end_train_then_generate(tmp_path):
     write(tmp_path, "data.txt", STORY)
-    result = run(tmp_path, *TINY)
+    result = run_main(tmp_path, *TINY)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     vocab = sorted(set(STORY))
@@ -132,6 +155,10 @@ def test_end_to_end_train_then_generate(tmp_path):
     assert "iter 20/20 | train " in out and " chars/s | " in out
     assert out.count("--- sample at iteration") == 2      # at 10 and 20
     assert "--- sample at temperature 0.5 " in out
+    assert ("\nmodel: rnn, hidden 8, " in out and " weights; training 20 "
+            "iterations of 10 characters, learning rate 0.05, sample every "
+            "10\n" in out)
+    assert "\nsaved model.json; loss chart: loss.svg\n" in out
     with open(tmp_path / "vocab.json", encoding="utf-8") as f:
         assert json.load(f) == vocab
     with open(tmp_path / "config.json", encoding="utf-8") as f:
@@ -140,15 +167,15 @@ def test_end_to_end_train_then_generate(tmp_path):
     with open(tmp_path / "model.json", encoding="utf-8") as f:
         assert json.load(f)["iteration"] == 20
 
-    generated = run(tmp_path, "--generate", "Once upon", "--sample-length", "40",
-                    "--seed", "3")
+    generated = run_main(tmp_path, "--generate", "Once upon",
+                         "--sample-length", "40", "--seed", "3")
     assert generated.returncode == 0, generated.stderr
     assert generated.stderr == ""
     text = generated.stdout
     assert text.startswith("Once upon") and len(text) == len("Once upon") + 40 + 1
     assert set(text[:-1]) <= set(vocab)
-    again = run(tmp_path, "--generate", "Once upon", "--sample-length", "40",
-                "--seed", "3")
+    again = run_main(tmp_path, "--generate", "Once upon", "--sample-length",
+                     "40", "--seed", "3")
     assert again.stdout == text                           # --seed reproduces
 
 
@@ -158,12 +185,13 @@ def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch
     # here training itself is skipped to keep the suite fast
     shutil.copy(os.path.join(REPO, "data.txt"), tmp_path)
     monkeypatch.chdir(tmp_path)
-    def no_training(model, vocab, train_ids, val_ids, progress, args, save,
-                    sample):
-        progress["history"]["train"].append([1, 5.0])
-        save()                          # the first checkpoint writes them
+    def no_training(model, train_ids, val_ids, run, s, sample,
+                    after_update):
+        run.iteration = 1
+        run.history["train"].append([1, 5.0])
+        after_update(True)              # the first checkpoint writes them
     monkeypatch.setattr(rnn, "train", no_training)
-    monkeypatch.setattr(rnn, "counting_lines", lambda *args: [])  # n-grams
+    monkeypatch.setattr(rnn, "counting_line", lambda *args: "")  # n-grams
     assert rnn.main(["--sample-length", "0"]) == 0
     for name in ("vocab.json", "config.json"):
         with open(os.path.join(REPO, name), "rb") as f:
