@@ -667,7 +667,7 @@ import traceback
 from collections import Counter
 
 
-# --- model files: JSON checkpoints ------------------------------------------
+# --- model files: JSON checkpoints -------------------------------------------
 
 def write_atomically(path, text):
     """Write a temp file beside path, fsync it and os.replace it over path,
@@ -1340,7 +1340,7 @@ def gate_saturation(model, hs, gates, svg_path, title):
     print(f"chart: {svg_path}")
 
 
-# --- measuring: a counting baseline, Kneser-Ney n-grams ---------------------
+# --- measuring: a counting baseline, Kneser-Ney n-grams ----------------------
 # An order-n model predicts the next character from the n-1 before it by
 # counting. Kneser-Ney takes a discount D off every count and shares what it
 # took, D·(distinct next chars), out by the order below, so nothing is 0:

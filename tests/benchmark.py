@@ -4,6 +4,7 @@
     python tests/benchmark.py --quick         fewer repeats
     python tests/benchmark.py --sizes 100x65x25,256x65x25
     python tests/benchmark.py --cell lstm     the vanilla RNN and the LSTM
+    python tests/benchmark.py --against OLD.py   beside another version
     pypy3 tests/benchmark.py                  the same under PyPy
 
 A step is forward + backward + the Adagrad update on one chunk. Each size
@@ -13,12 +14,20 @@ list-based script costs), and the gated cells (GRU, LSTM), alternating
 them all so that a busy machine slows each alike. A cell with G gate
 blocks does about 3·G·hidden² + 3·hidden·vocab multiply-adds per
 character; the second table divides each cell's time by that count, and
-compares it with the vanilla RNN's. Peak memory per step comes from
+compares it with the vanilla RNN's. --against OLD.py times each cell of
+another version of the file (say, `git show c572dae:rnn_from_scratch.py >
+/tmp/old.py`) beside this one's and prints this one's time over it, the
+median of the ratios within each repeat. Under PyPy, the three cells share
+one chunk loop, whose JIT traces then serve them all: timed in one process,
+the vanilla RNN runs up to 2x slower than alone, as when a notebook trains
+several cells; one cell per process (--cell and a small --sizes, or your
+own loop) gives its own speed. Peak memory per step comes from
 tracemalloc, in a separate untimed step. Not a test: pytest does not
 collect this file.
 """
 
 import argparse
+import importlib.util
 import os
 import platform
 import random
@@ -35,14 +44,24 @@ from rnn_from_scratch import CELLS, PARAM_NAMES, zeros_like  # noqa: E402
 SIZES = [(10, 15, 25), (50, 65, 25), (100, 65, 25), (256, 65, 25)]
 
 
-def setup(hidden, vocab, length, cell="rnn"):
-    """A model, a random chunk and a non-zero state, all from one seed."""
+def setup(hidden, vocab, length, cell="rnn", cells=CELLS):
+    """A model, a random chunk and a non-zero state, all from one seed;
+    cells: this file's CELLS, or another version's (--against)."""
     rng = random.Random(0)
-    model = CELLS[cell](vocab, hidden, seed=0)
+    model = cells[cell](vocab, hidden, seed=0)
     ids = [rng.randrange(vocab) for _ in range(length + 1)]
     h_prev = [rng.uniform(-0.5, 0.5) for _ in range(hidden)]
-    state = (h_prev, list(h_prev)) if cell == "lstm" else h_prev
+    zero = model.zero_state()                 # the LSTM's [h, s], or (h, s)
+    state = type(zero)([h_prev, list(h_prev)]) if cell == "lstm" else h_prev
     return model, ids[:-1], ids[1:], state
+
+
+def other_cells(path):
+    """The CELLS of another version of rnn_from_scratch.py, for --against."""
+    spec = importlib.util.spec_from_file_location("other_version", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CELLS
 
 
 def multiply_adds(cell, hidden, vocab):
@@ -83,10 +102,13 @@ def peak_kib(step):
     return peak / 1024
 
 
-def measure(size, repeats, warmup, cells):
+def measure(size, repeats, warmup, cells, against=None):
     hidden, vocab, length = size
     steps = {"ours": ours(*setup(*size)), "naive": naive(*setup(*size))}
     steps.update({cell: ours(*setup(*size, cell)) for cell in cells})
+    if against:                               # the same steps, other file
+        steps.update({"then " + cell: ours(*setup(*size, cell, against))
+                      for cell in ["rnn"] + cells})
     for _ in range(warmup):                   # let PyPy's JIT compile first
         for step in steps.values():
             step()
@@ -100,6 +122,10 @@ def measure(size, repeats, warmup, cells):
     for cell in cells:                        # paired: the same repeat's rnn
         result[cell + " ratio"] = statistics.median(
             c / r for c, r in zip(times[cell], times["ours"]))
+    for cell in ["rnn"] + cells if against else []:   # now over then
+        now = times["ours" if cell == "rnn" else cell]
+        result[cell + " vs then"] = statistics.median(
+            a / b for a, b in zip(now, times["then " + cell]))
     if platform.python_implementation() == "CPython":
         result.update({name + " KiB": peak_kib(step) for name, step in steps.items()})
     return result
@@ -135,7 +161,11 @@ def main():
     parser.add_argument("--cell", choices=["gru", "lstm"], action="append",
                         help="gated cell to time beside the vanilla RNN; "
                         "give it twice for both (default: both)")
+    parser.add_argument("--against", metavar="OLD.py",
+                        help="another version of rnn_from_scratch.py to time "
+                        "each cell beside")
     args = parser.parse_args()
+    against = other_cells(args.against) if args.against else None
     cells = args.cell or ["gru", "lstm"]
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
     pypy = platform.python_implementation() == "PyPy"
@@ -153,12 +183,16 @@ def main():
         warmup = 1 if not pypy else max(20, int(3e6 / work))  # JIT compiles
         if args.quick:
             warmup = min(warmup, 5)
-        r = measure(size, repeats, warmup, cells)
+        r = measure(size, repeats, warmup, cells, against)
         rows.append((size, r))
         line = (f"{size[0]:>6} {size[1]:>5} {size[2]:>5} | {r['ours']:>9.1f} "
                 f"{r['naive']:>9.1f} {r['naive'] / r['ours']:>6.1f}x")
         if not pypy:
             line += f" | {r['ours KiB']:>8.0f} {r['naive KiB']:>9.0f}"
+        if against:
+            line += " | this file's time over --against's: " + ", ".join(
+                f"{cell} {r[cell + ' vs then']:.3f}"
+                for cell in ["rnn"] + cells)
         print(line, flush=True)
     print("\nthe cells: median µs per training character, and per "
           "multiply-add")
