@@ -653,6 +653,7 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
 # command line (main, at the end). The story uses nothing from down here.
 
 import argparse
+import ast
 import difflib
 import html
 import json
@@ -900,41 +901,52 @@ def central_difference(loss, row, j, step=1e-3):
 
 def gradient_errors(model, inputs, targets, state):
     """{parameter: (worst relative error, where: (row, column) or (entry,),
-    backprop's value, the central difference there)} for one chunk."""
+    backprop's value, the central difference there, [the worst error in
+    each gate block])} for one chunk."""
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
-    def loss():
-        return model.loss_and_gradients(inputs, targets, state)[0]
+    def loss():                          # the chunk loop's forward alone
+        L, h = 0.0, state
+        for x, y in zip(inputs, targets):
+            h = model.step(x, h)
+            o = model.scores(h)
+            L += softmax(o)[1] - o[y]
+        return L
 
-    errors = {}
+    errors, hidden = {}, len(model.V[0])
     for p in PARAM_NAMES:
         param, grad = rows_of(getattr(model, p)), rows_of(grads[p])
         if [len(row) for row in grad] != [len(row) for row in param]:
             raise UserError(f"d{p} should have the shape of {p}")
-        errors[p] = (0.0, None, 0.0, 0.0)
+        worst, blocks = (0.0, None, 0.0, 0.0), [0.0] * model.GATES
         for r, (row, grad_row) in enumerate(zip(param, grad)):
             for j, backprop in enumerate(grad_row):
                 numeric = central_difference(loss, row, j)
                 error = abs(backprop - numeric) / max(
                     abs(backprop), abs(numeric), CHECK_FLOOR)
-                if error > errors[p][0]:
-                    at = (r, j) if p in "UWV" else (j,)
-                    errors[p] = (error, at, backprop, numeric)
+                if p in "UWb":                       # rows of gate blocks
+                    k = (r if p in "UW" else j) // hidden
+                    blocks[k] = max(blocks[k], error)
+                if error > worst[0]:
+                    worst = (error, (r, j) if p in "UWV" else (j,),
+                             backprop, numeric)
+        errors[p] = worst + (blocks,)
     return errors
 
 
-def check_cell(name):
-    """Print one cell's rows, each parameter's worst relative error, then
-    the loss against CHECK_LOSS; return the failures, as lines."""
+def check_cell(name, table=True):
+    """One cell's gradient check: (failures as lines, the worst relative
+    error). With table, print each parameter's row and check the loss
+    against CHECK_LOSS too; without, gradients only."""
     model, inputs, targets, state = check_problem(name)
-    failures = []
-    for p, (worst, at, backprop, numeric) in gradient_errors(
-            model, inputs, targets, state).items():
+    failures, errors = [], gradient_errors(model, inputs, targets, state)
+    for p, (worst, at, backprop, numeric, blocks) in errors.items():
         rows = rows_of(getattr(model, p))
         shape = f"{len(rows)}×{len(rows[0])}" if p in "UWV" else len(rows[0])
         verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
-        print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
-              f"{worst:.1e}  {verdict}")
+        if table:
+            print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
+                  f"{worst:.1e}  {verdict}")
         if verdict == "FAIL":
             entry = p + "".join(f"[{i}]" for i in at)
             if BLOCKS[name] and p in "UWb":          # the gate and the unit
@@ -945,25 +957,52 @@ def check_cell(name):
                             f"difference {numeric:.6g}")
     if failures:                             # where: one step, or between?
         one = gradient_errors(model, inputs[:1], targets[:1], state)
+        within = any(e[0] > CHECK_TOLERANCE for e in one.values())
         failures.append(
             f"hint: the {name} fails on a 1-character chunk too, so the "
-            f"error is within one step" if any(
-                e[0] > CHECK_TOLERANCE for e in one.values()) else
+            f"error is within one step" if within else
             f"hint: on a 1-character chunk every {name} gradient passes, so "
             f"the error is in what goes back to the previous step (dh_next, "
             f"dh_prev{', ds_prev' if name == 'lstm' else ''})")
+        for p in "UWb" if BLOCKS[name] else "":      # which gates fail
+            failures.append(f"  {p} by block{' (1 character)' * within}: "
+                            + "  ".join(f"{gate} {e:.1e} " + (
+                                "ok" if e <= CHECK_TOLERANCE else "FAIL")
+                                for gate, e in zip(BLOCKS[name], (
+                                    one if within else errors)[p][4])))
+    if table:
+        failures += check_loss(name, model, inputs, targets, state)
+    return failures, max(e[0] for e in errors.values())
+
+
+def check_loss(name, model, inputs, targets, state):
+    """Print the loss against CHECK_LOSS; return the failure, if any."""
     loss = model.loss_and_gradients(inputs, targets, state)[0]
     recorded = CHECK_LOSS[name]
-    verdict = "ok" if abs(loss - recorded) <= 1e-12 * max(
-        1.0, abs(recorded)) else "FAIL"
+    ok = abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
     print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}  "
-          f"{verdict}")
-    if verdict == "FAIL":
-        failures.append(f"FAIL {name} forward: the loss is {loss!r} nats, "
-                        f"not the recorded {recorded!r}; if you changed the "
-                        f"{name} cell on purpose and its gradients pass, set "
-                        f"CHECK_LOSS[{name!r}] = {loss!r} in the file")
-    return failures
+          f"{'ok' if ok else 'FAIL'}")
+    return [] if ok else [
+        f"FAIL {name} forward: the loss is {loss!r} nats, not the recorded "
+        f"{recorded!r}; if you changed the {name} cell on purpose and its "
+        f"gradients pass, set CHECK_LOSS[{name!r}] = {loss!r} in the file"]
+
+
+def check_one(name, table=True):
+    """check_cell, with a half-written cell's exception as a FAIL line that
+    names the deepest line of its step_forward or step_backward that ran."""
+    try:
+        return check_cell(name, table)
+    except UserError as e:                           # a gradient's shape
+        return [f"FAIL {name}: {e}"], math.inf
+    except Exception as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        own = [f for f in frames if f.name in ("step_forward",
+                                               "step_backward")]
+        f = (own or frames)[-1]
+        return [f"FAIL {name}: {type(e).__name__}: {e} (line {f.lineno}, in "
+                f"{f.name}: {f.line})" + ("" if own else "; check the shapes "
+                "that step_forward and step_backward return")], math.inf
 
 
 def run_check(names, ignored=()):
@@ -982,14 +1021,7 @@ def run_check(names, ignored=()):
           f"against the value recorded in CHECK_LOSS.\n\n"
           f"cell  parameter shape   worst relative error")
     for name in names:
-        try:
-            lines = check_cell(name)
-        except UserError as e:                       # a gradient's shape
-            lines = [f"FAIL {name}: {e}"]
-        except Exception as e:                       # a half-written cell
-            where = traceback.extract_tb(e.__traceback__)[-1]
-            lines = [f"FAIL {name}: {type(e).__name__}: {e} (line "
-                     f"{where.lineno}, in {where.name})"]
+        lines, _ = check_one(name)
         if lines and not lines[0].startswith(f"FAIL {name} "):
             print(f"{name:<5} stopped: see below")   # raised before a row
         failures += lines
@@ -1000,6 +1032,56 @@ def run_check(names, ignored=()):
         print(f"check failed: {', '.join(failed)} ({took})")
         return 1
     print(f"all passed: {', '.join(names)} ({took})")
+    return 0
+
+
+def check_before_training(name):
+    """Every training run first checks its cell's gradients, not its loss:
+    a student may change the forward on purpose."""
+    start = time.monotonic()
+    failures, worst = check_one(name, table=False)
+    if failures:
+        print("\n".join(failures))
+        raise UserError(f"the {name} backward pass fails the gradient check "
+                        f"(above): training would follow wrong gradients; "
+                        f"run --check --cell {name}, mend step_backward, "
+                        f"then train")
+    print(f"check: the {name} gradients match central differences (worst "
+          f"relative error {worst:.1e}, {time.monotonic() - start:.1f} s)")
+
+
+def run_exercise(cmd):
+    """--exercise CELL: write this file beside itself as a handout, with
+    that cell's step_backward body, and so its derivation comments,
+    replaced by raise NotImplementedError; every other byte is kept."""
+    name = cmd.args.exercise.lower()
+    if name not in CELLS:
+        raise UserError(f"--exercise must be one of rnn, gru, lstm, got "
+                        f"{cmd.args.exercise!r}")
+    path = globals().get("__file__")
+    if not path or not os.path.isfile(path):
+        raise UserError("--exercise copies this file, which has no path "
+                        "here (a notebook cell or a browser tab): run "
+                        "python rnn_from_scratch.py --exercise "
+                        f"{name} where the file is on disk")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    cell = CELLS[name].__bases__[0].__name__         # RNNCell, GRUCell, ...
+    body = next(node for klass in ast.parse("\n".join(lines)).body
+                if isinstance(klass, ast.ClassDef) and klass.name == cell
+                for node in klass.body if getattr(node, "name", "") ==
+                "step_backward")
+    start = body.body[0].end_lineno                  # the docstring stays
+    lines[start:body.end_lineno] = [
+        " " * 8 + 'raise NotImplementedError("your code here")']
+    root, ext = os.path.splitext(path)
+    out = f"{root}_{name}_exercise{ext}"
+    if os.path.exists(out):
+        raise UserError(f"{out} exists; --exercise never overwrites a file: "
+                        f"move it away first")
+    write_atomically(out, "\n".join(lines))
+    print(f"wrote {out}: {cell}.step_backward is blank for the student to "
+          f"write; --check there fails for the {name} until it is right")
     return 0
 
 
@@ -1460,23 +1542,40 @@ def training_texts(model_path, checkpoint, vocab):
 
 
 def run_evaluate(cmd):
-    """--evaluate: the model's bits per character on a file, then the
-    n-gram comparison if the model's data file is at hand."""
+    """--evaluate: the model's bits per character on a file, skipping the
+    characters it has never seen, then the n-gram's on the same text."""
     path, model_path = cmd.args.evaluate, cmd.s.model_path
     model, vocab, _, checkpoint = load_model_for(cmd)
     text = read_text(path, "--evaluate file")        # UTF-8, 2 chars or more
-    ids = encode(text, vocab, f"--evaluate file {path}", model_path)
-    bits = evaluate(model, ids)
-    print(f"{path}: {bits:#.4g} bits/char over {len(ids) - 1:,} predictions "
-          f"({model_path}: {checkpoint['cell']}, hidden {len(model.V[0])})")
-    texts, why = training_texts(model_path, checkpoint, vocab)
+    unknown = Counter(ch for ch in text if ch not in vocab)
+    if unknown:                                      # as perplexity tools do
+        text = "".join(ch for ch in text if ch not in unknown)
+        print(f"notice: skipped {sum(unknown.values()):,} characters of "
+              f"{path} that are not in {model_path}'s vocabulary, in both "
+              f"scores: " + ", ".join(f"{ch!r} ×{n:,}" for ch, n in
+                                      unknown.most_common(8))
+              + (", ..." if len(unknown) > 8 else ""))
+    if len(text) < 2:
+        raise UserError(f"--evaluate file {path} has fewer than 2 "
+                        f"characters that {model_path} knows")
+    ids = encode(text, vocab)
+    print(f"{path}: {evaluate(model, ids):#.4g} bits/char over "
+          f"{len(ids) - 1:,} predictions ({model_path}: {checkpoint['cell']}"
+          f", hidden {len(model.V[0])})")
+    yardstick(cmd, model, vocab, checkpoint, text, path)
+
+
+def yardstick(cmd, model, vocab, checkpoint, text, name):
+    """The counting baseline on the same text, when the model's data file
+    is at hand; else a notice that says why not."""
+    texts, why = training_texts(cmd.s.model_path, checkpoint, vocab)
     if texts is None:
         print(f"notice: no n-gram comparison: {why}")
         return
     if text in texts[0] or texts[0] in text:         # the training part
-        print(f"notice: {path} is or holds text {model_path} was trained "
-              f"on; its bits/char (and the n-gram's) measure memory, not "
-              f"prediction: evaluate held-out text")
+        print(f"notice: {name} is or holds text {cmd.s.model_path} was "
+              f"trained on; its bits/char (and the n-gram's) measure memory, "
+              f"not prediction: measure on held-out text")
     print(counting_line(model, vocab, *texts, text, "text", cmd.s))
 
 
@@ -1692,6 +1791,8 @@ COMMANDS = [  # (flag, what it takes, help)
     ("--check", None, "check every cell's backward pass against central "
      "differences and its loss against a recorded value; with --cell, only "
      "that cell (needs no data or model)"),
+    ("--exercise", "CELL", "write a handout beside this file: a copy with "
+     "that cell's step_backward left for the student to write"),
 ]
 VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
          "--evaluate", "--compare")           # they read a model, not train
@@ -1930,6 +2031,7 @@ def run_training(cmd):
     vocab = sorted(set(text))
     prime_ids, _ = prime_for(s, text, vocab)          # fail before training
     check_writable(s.model_path)
+    check_before_training(s.cell)
     if model is None:
         old = plan_to_keep(s.model_path)
         model = CELLS[s.cell](len(vocab), s.hidden_size, s.seed)
@@ -2095,8 +2197,8 @@ def run_generate(cmd):
 
 def run_predict(cmd):
     """--predict: the top 3 guesses for each next character of the text,
-    then the average bits per character."""
-    model, vocab, _, _ = load_model_for(cmd)
+    then the average bits per character, and the n-gram's."""
+    model, vocab, _, checkpoint = load_model_for(cmd)
     ids = encode(cmd.args.predict, vocab, "--predict text", cmd.s.model_path)
     logs = log_probs(model, ids)
     traces, _, probs = trace(model, ids)
@@ -2111,6 +2213,8 @@ def run_predict(cmd):
     if logs:
         print(f"average: {-sum(logs) / len(logs) / math.log(2):.2f} "
               f"bits/char over {len(logs)} predictions")
+        yardstick(cmd, model, vocab, checkpoint, cmd.args.predict,
+                  "--predict text")
 
 
 def run_gradient_flow(cmd):
@@ -2217,6 +2321,8 @@ def main(argv=None):
         if cmd.args.check:              # its own problem: no data, no model
             cells = [cmd.s.cell] if "--cell" in cmd.typed else list(CELLS)
             return run_check(cells, sorted(cmd.typed - {"--check", "--cell"}))
+        if cmd.args.exercise is not None:
+            return run_exercise(cmd)
         unused = sorted(cmd.typed & TRAINING_ONLY)
         if cmd.view and unused:         # to stderr: --generate's output is
             print(f"notice: {cmd.view} reads {cmd.s.model_path} and "  # text

@@ -71,7 +71,9 @@ def test_predict_prints_the_softmax_of_the_model(trained):
     text = "Once upon a cat"
     result = cli(folder, "--predict", text)
     assert result.returncode == 0, result.stderr
-    rows = result.stdout.splitlines()[1:-1]
+    lines = result.stdout.splitlines()
+    rows = lines[1:lines.index(next(l for l in lines
+                                    if l.startswith("average: ")))]
     assert len(rows) == len(text)                             # one per position
     model, vocab, _, _ = rnn.load_model(str(folder / "model.json"))
     state = model.zero_state()
@@ -83,8 +85,11 @@ def test_predict_prints_the_softmax_of_the_model(trained):
         for char, p in shown:
             assert float(p) == pytest.approx(probs[vocab.index(eval(char))],
                                               abs=5e-4)       # printed to 3 places
-    assert result.stdout.splitlines()[-1].startswith("average: ")
-    assert f"over {len(text) - 1} predictions" in result.stdout
+    average = lines[len(rows) + 1]
+    assert average.startswith("average: ")
+    assert f"over {len(text) - 1} predictions" in average
+    # the yardstick on the same text: the counting baseline's bits/char
+    assert re.match(r"\d-gram \(Kneser–Ney\) on the same text: ", lines[-1])
 
 
 def test_generate_prints_one_labelled_sample_per_temperature(trained):

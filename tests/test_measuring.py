@@ -56,13 +56,30 @@ def test_evaluate_equals_a_direct_computation(trained, tmp_path):
     assert len(lines) == 2                  # no mixture line any more
 
 
-def test_evaluate_names_unknown_characters_and_missing_files(trained,
-                                                             tmp_path):
+def test_evaluate_skips_unknown_characters_in_both_scores(trained, tmp_path):
+    # a perplexity tool's rule: name the out-of-vocabulary characters and
+    # how many, and score the rest, the network and the n-gram alike
     folder, _ = trained
     model = str(folder / "model.json")
-    write(tmp_path, "odd.txt", "The cat saw a Zebra!")
-    assert_error(cli(tmp_path, "--model", model, "--evaluate", "odd.txt"),
-                 "odd.txt", "'Z'", "'!'")
+    write(tmp_path, "odd.txt", "The cat saw a Zorro!! The cat sat.")
+    result = cli(tmp_path, "--model", model, "--evaluate", "odd.txt")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("notice: skipped 3 characters of odd.txt")
+    assert "'!' ×2, 'Z' ×1" in lines[0]
+    kept = "The cat saw a orro The cat sat."
+    model_, vocab, _, _ = rnn.load_model(model)
+    bits = rnn.evaluate(model_, rnn.encode(kept, vocab))
+    assert lines[1].startswith(f"odd.txt: {bits:#.4g} bits/char over "
+                               f"{len(kept) - 1} predictions")   # 4 digits
+    write(tmp_path, "alien.txt", "ZZZ!!!")
+    assert_error(cli(tmp_path, "--model", model, "--evaluate", "alien.txt"),
+                 "alien.txt", "fewer than 2 characters")
+
+
+def test_evaluate_names_missing_files(trained, tmp_path):
+    folder, _ = trained
+    model = str(folder / "model.json")
     assert_error(cli(tmp_path, "--model", model, "--evaluate", "nope.txt"),
                  "nope.txt", "not found")
     write(tmp_path, "one.txt", "O")

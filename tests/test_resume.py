@@ -46,7 +46,7 @@ def test_resume_counts_on_from_the_saved_iteration(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [l for l in result.stdout.splitlines() if l.startswith("iter ")]
     assert lines[0].startswith("iter 25/30 ") and lines[-1].startswith("iter 30/30 ")
-    assert result.stdout.startswith("resuming model.json at iteration 20: ")
+    assert "\nresuming model.json at iteration 20: " in result.stdout
 
 
 def test_resume_on_data_with_other_characters_is_refused(tmp_path):
