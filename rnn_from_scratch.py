@@ -144,7 +144,7 @@ class RNNCell:
 
     def zero_state(self):
         """h = 0 (hidden)."""
-        return [0.0] * len(self.V[0])
+        return [0.0] * len(self.W[0])
 
     def hidden(self, state):
         """The state is h itself."""
@@ -239,7 +239,7 @@ class LSTMCell:
 
     def zero_state(self):
         """[h, s] = [0, 0], hidden each."""
-        return [[0.0] * len(self.V[0]), [0.0] * len(self.V[0])]
+        return [[0.0] * len(self.W[0]), [0.0] * len(self.W[0])]
 
     def hidden(self, state):
         """h of [h, s]."""
@@ -551,7 +551,7 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
                                                       run.state)
         bits = loss / len(inputs) / math.log(2)
         iteration = run.iteration + 1
-        if not math.isfinite(bits) or bits > 3 * start_bits:
+        if not math.isfinite(bits) or bits > 3 * start_bits:  # 3x a guess
             raise diverged(iteration, f"loss {bits:.3g} bits/char", s)
         model.update(grads, s.learning_rate)
         chars += len(inputs)
@@ -654,16 +654,20 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
 
 import argparse
 import ast
+import csv
 import difflib
 import html
+import io
 import json
 import linecache
 import re
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
+import textwrap
 import traceback
 from collections import Counter
 
@@ -963,7 +967,7 @@ def check_cell(name, table=True):
             f"error is within one step" if within else
             f"hint: on a 1-character chunk every {name} gradient passes, so "
             f"the error is in what goes back to the previous step (dh_next, "
-            f"dh_prev{', ds_prev' if name == 'lstm' else ''})")
+            f"dh_prev{', ds_next, ds_prev' if name == 'lstm' else ''})")
         for p in "UWb" if BLOCKS[name] else "":      # which gates fail
             failures.append(f"  {p} by block{' (1 character)' * within}: "
                             + "  ".join(f"{gate} {e:.1e} " + (
@@ -1082,6 +1086,248 @@ def run_exercise(cmd):
     write_atomically(out, "\n".join(lines))
     print(f"wrote {out}: {cell}.step_backward is blank for the student to "
           f"write; --check there fails for the {name} until it is right")
+    return 0
+
+
+# --- grading a class: --grade CELL FILE... ---------------------------------
+# A submission cannot judge itself: its own --check reads its own tolerance.
+# So the instructor's copy takes only the cell's step_backward from each
+# file, by parsing it, runs it in a child process on fresh random problems,
+# and compares the numbers it writes back with its own step_backward's, here.
+# The child is no sandbox: grade untrusted classes in a container or a
+# throwaway account.
+
+GRADE_SECONDS = 10           # a submission's time limit, for all problems
+SUSPICIOUS = {"open", "exec", "eval", "compile", "globals", "setattr",
+              "__import__", "sys", "os", "builtins", "__builtins__"}
+
+
+def grade_job(name, rng, count=3):
+    """count problems of random sizes for a cell, as JSON data: weights, a
+    chunk, a start state, and for each character of the chunk the inputs
+    of its step_backward (the cache of the forward there, and random
+    gradients from above)."""
+    problems = []
+    for _ in range(count):
+        vocab, hidden = rng.randint(3, 6), rng.randint(2, 5)
+        model = CELLS[name](vocab, hidden, seed=0)
+        for p in PARAM_NAMES:
+            for row in rows_of(getattr(model, p)):
+                row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
+        ids, state = [rng.randrange(vocab) for _ in range(6)], []
+        for row in rows_of(model.zero_state()):
+            state.append([rng.uniform(-1.0, 1.0) for _ in row])
+        state = state if len(state) > 1 else state[0]
+        h, steps = state, []
+        for x in ids[:-1]:
+            h, cache = model.step_forward(x, h)
+            d_next = [[rng.uniform(-1.0, 1.0) for _ in row]
+                      for row in rows_of(model.zero_state())]
+            steps.append([[rng.uniform(-1.0, 1.0) for _ in range(hidden)],
+                          d_next if len(d_next) > 1 else d_next[0], cache,
+                          transpose(model.W)])
+        problems.append({"params": {p: getattr(model, p)
+                                    for p in PARAM_NAMES},
+                         "inputs": ids[:-1], "targets": ids[1:],
+                         "state": state, "steps": steps})
+    return json.loads(json.dumps({"cell": name, "problems": problems}))
+
+
+def grade_run(job):
+    """What the step_backward in this process gives on a job: each step's
+    outputs, then each chunk's gradients, as JSON data."""
+    numbers = []
+    for problem in job["problems"]:
+        params = problem["params"]
+        model = CELLS[job["cell"]](len(params["c"]), len(params["V"][0]))
+        for p in PARAM_NAMES:
+            setattr(model, p, params[p])
+        numbers += [list(model.step_backward(*args))
+                    for args in problem["steps"]]
+        numbers.append(model.loss_and_gradients(
+            problem["inputs"], problem["targets"], problem["state"])[1])
+    return json.loads(json.dumps(numbers))
+
+
+def grade_child(job_path, out_path):
+    """In the child process: put the submitted step_backward in its cell,
+    run the job, and write the numbers (or the crash) to out_path."""
+    with open(job_path, encoding="utf-8") as f:
+        job = json.load(f)
+    namespace = dict(globals())
+    try:
+        exec(compile("\n" * (job["line"] - 1) + job["source"], job["file"],
+                     "exec"), namespace)
+        setattr(CELLS[job["cell"]].__bases__[0], "step_backward",
+                namespace["step_backward"])
+        result = {"numbers": grade_run(job)}
+    except Exception as e:
+        own = [f for f in traceback.extract_tb(e.__traceback__)
+               if f.filename == job["file"]] or [None]
+        result = {"crash": f"{type(e).__name__}: {e}",
+                  "line": own[-1] and f"line {own[-1].lineno}: "
+                                      f"{own[-1].line}"}
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+
+
+def grade_error(got, want):
+    """The worst relative error of got against want (lists, dicts and
+    numbers, nested); inf where a shape differs or a number is missing."""
+    if isinstance(want, dict):
+        want, got = list(want.values()), (list(got.values()) if isinstance(
+            got, dict) and got.keys() == want.keys() else None)
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            return math.inf
+        return max([grade_error(g, w) for g, w in zip(got, want)],
+                   default=0.0)
+    if type(got) not in (int, float):
+        return math.inf
+    error = abs(got - want) / max(abs(got), abs(want), CHECK_FLOOR)
+    return error if error == error else math.inf     # NaN: inf
+
+
+def definitions(tree, cell):
+    """{name: its syntax tree as text}: a file's functions, constants and
+    other statements (named by their first line), and each class's members
+    as Class.member, but for the submitted cell.step_backward."""
+    def name_of(node):
+        targets = ", ".join(map(ast.unparse, getattr(node, "targets", [])))
+        return (getattr(node, "name", None) or targets
+                or ast.unparse(node).split("\n")[0][:40])
+
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            found[node.name] = " ".join(ast.dump(b) for b in node.bases)
+            for part in node.body:
+                found[f"{node.name}.{name_of(part)}"] = ast.dump(part)
+        else:
+            found[name_of(node)] = ast.dump(node)
+    found.pop(f"{cell}.step_backward", None)
+    return found
+
+
+def grade_file(path, name, job, reference, mine):
+    """(verdict, worst error, what went wrong, changed definitions, names
+    the function has no need of) for one submitted file."""
+    cell = CELLS[name].__bases__[0].__name__
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except OSError as e:
+        return "MISSING", None, f"cannot read it: {e.strerror}", [], []
+    except UnicodeDecodeError:
+        return "MISSING", None, "cannot read it: not UTF-8 text", [], []
+    except SyntaxError as e:
+        why = f"does not parse: {e.msg}, line {e.lineno}"
+        return "MISSING", None, why, [], []
+    theirs = definitions(tree, cell)
+    changed = sorted(k for k in set(mine) | set(theirs)
+                     if mine.get(k) != theirs.get(k))
+    func = next((n for c in tree.body if isinstance(c, ast.ClassDef) and
+                 c.name == cell for n in c.body
+                 if getattr(n, "name", "") == "step_backward"), None)
+    if func is None:
+        return "MISSING", None, f"no {cell}.step_backward", changed, []
+    flags = sorted({n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
+                   & SUSPICIOUS | {n.attr for n in ast.walk(func)
+                                   if isinstance(n, ast.Attribute)}
+                   & SUSPICIOUS | {"import" for n in ast.walk(func) if
+                                   isinstance(n, (ast.Import, ast.ImportFrom))})
+    result = run_submission(path, func, job)
+    if result is None:
+        return "TIMEOUT", None, f"over {GRADE_SECONDS} s", changed, flags
+    if "crash" in result:
+        return ("CRASH", None, f"{result['crash']} ({result['line'] or '?'})",
+                changed, flags)
+    worst = grade_error(result.get("numbers"), reference)
+    return ("PASS" if worst <= CHECK_TOLERANCE else "FAIL", worst, "",
+            changed, flags)
+
+
+def run_submission(path, func, job):
+    """The child's result for one step_backward: its JSON, or None on
+    time-out. Only the file it writes is read, never what it prints."""
+    source = ast.get_source_segment(open(path, encoding="utf-8").read(), func,
+                                    padded=True)
+    folder = tempfile.mkdtemp(prefix="grade-")
+    job_path, out_path = (os.path.join(folder, n) for n in ("job", "out"))
+    with open(job_path, "w", encoding="utf-8") as f:
+        json.dump(dict(job, file=os.path.abspath(path), line=func.lineno,
+                       source=textwrap.dedent(source)), f)
+    child = ("import importlib.util as u, sys\n"
+             "s = u.spec_from_file_location('instructor', sys.argv[1])\n"
+             "m = u.module_from_spec(s)\ns.loader.exec_module(m)\n"
+             "m.grade_child(sys.argv[2], sys.argv[3])\n")
+    try:
+        subprocess.run([sys.executable, "-c", child, grader_file(), job_path,
+                        out_path], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=GRADE_SECONDS)
+        with open(out_path, encoding="utf-8") as f:
+            result = json.load(f)
+        return result if isinstance(result, dict) else {}
+    except subprocess.TimeoutExpired:
+        return None
+    except (OSError, ValueError):                   # no file, or no JSON
+        return {"crash": "the child wrote no result", "line": None}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def grader_file():
+    """This file's path, which the child imports: the instructor's copy."""
+    path = globals().get("__file__")
+    if not path or not os.path.isfile(path):
+        raise UserError("--grade runs this file in a child process, and it "
+                        "has no path here (a notebook cell or a browser "
+                        "tab): run python rnn_from_scratch.py --grade ...")
+    return path
+
+
+def run_grade(cmd):
+    """--grade CELL FILE...: a row per submission, as a table and as
+    grades.csv (an earlier one kept as grades.old.csv)."""
+    name, *paths = cmd.args.grade
+    name = name.lower()
+    if name not in CELLS or not paths:
+        raise UserError(f"--grade takes a cell (rnn, gru or lstm) and the "
+                        f"files to grade, got {' '.join(cmd.args.grade)!r}")
+    if not any(os.path.isfile(path) for path in paths):
+        raise UserError(f"--grade found no file to read among "
+                        f"{' '.join(paths)}")
+    seed = cmd.s.seed if "--seed" in cmd.typed else random.SystemRandom(
+        ).randrange(10 ** 6)
+    print(f"grading {name} on fresh problems, seed {seed} (--seed {seed} "
+          f"grades on the same problems again); a child process per file, "
+          f"{GRADE_SECONDS} s each, no sandbox")
+    job = grade_job(name, random.Random(seed))
+    reference = grade_run(job)
+    with open(grader_file(), encoding="utf-8") as f:
+        mine = definitions(ast.parse(f.read()), CELLS[name].__bases__[0]
+                           .__name__)
+    rows = [[path, *grade_file(path, name, job, reference, mine)]
+            for path in paths]
+    table = [["file", "verdict", "worst error", "what went wrong",
+              "definitions changed", "names flagged"]] + [
+        [path, verdict, "" if worst is None else f"{worst:.1e}", why,
+         "; ".join(changed), " ".join(flags)]
+        for path, verdict, worst, why, changed, flags in rows]
+    shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
+              for cell in row] for row in table]     # grades.csv has all
+    widths = [max(len(row[i]) for row in shown) for i in range(6)]
+    for row in shown:
+        print("  ".join(cell.ljust(width) for cell, width in
+                        zip(row, widths)).rstrip())
+    out, kept = io.StringIO(), os.path.exists("grades.csv")
+    csv.writer(out).writerows(table)
+    if kept:                                         # as the model file
+        os.replace("grades.csv", "grades.old.csv")
+    write_atomically("grades.csv", out.getvalue())
+    print("wrote grades.csv" + " (the earlier one is now grades.old.csv)"
+          * kept)
     return 0
 
 
@@ -1793,6 +2039,11 @@ COMMANDS = [  # (flag, what it takes, help)
      "that cell (needs no data or model)"),
     ("--exercise", "CELL", "write a handout beside this file: a copy with "
      "that cell's step_backward left for the student to write"),
+    ("--grade", "CELL FILE", "grade students' files from this, your own "
+     "copy: each file's step_backward for that cell against this file's, "
+     "on fresh random problems, in a child process with a time limit; a "
+     "table and grades.csv. It runs students' code and is no sandbox: "
+     "grade untrusted classes in a container or a throwaway account"),
 ]
 VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
          "--evaluate", "--compare")           # they read a model, not train
@@ -1875,7 +2126,8 @@ def parser():
             p.add_argument(flag, action="store_true", help=text)
         else:
             p.add_argument(flag, metavar=takes, help=text,
-                           nargs="+" if flag == "--compare" else None)
+                           nargs="+" if flag in ("--compare", "--grade")
+                           else None)
     return p
 
 
@@ -2093,10 +2345,18 @@ def plan_to_keep(path):
         model, _, run, ck = load_model(path)
         val = run.history["val"]
         held = (f"{ck['cell']}, hidden {len(model.V[0])}, {run.iteration:,} "
-                f"iterations, val {f'{val[-1][1]:.2f}' if val else '-'} "
-                f"bits/char")
+                f"iterations, " + (f"val {val[-1][1]:.2f} bits/char" if val
+                                   else "not validated yet"))
     except UserError:
-        held = "not a model this script can read"
+        try:                                         # a model it cannot use?
+            is_model = "params" in read_json(path)
+        except UserError:
+            is_model = False
+        if not is_model:                             # --model notes.txt?
+            raise UserError(f"--model {path} is not a model file, and "
+                            f"training would replace it: pass --model a new "
+                            f"name (--data is the text to train on)")
+        held = "one this script cannot use"
     print(f"notice: {path} holds an earlier model ({held}); this run's "
           f"first save keeps it as {old}")
     return old
@@ -2157,8 +2417,8 @@ class Saver:
 
 
 def end_of_run(cmd, model, vocab, text, run, prime_ids, chart):
-    """After training: the loss chart, the counting baseline and the
-    mixture, a sample at each temperature, and the copy check."""
+    """After training: the loss chart, the counting baseline, a sample at
+    each temperature, and the copy check."""
     s = cmd.s
     print(text_chart(loss_series(run.history)))
     print(f"saved {s.model_path}; loss chart: {chart}")
@@ -2170,13 +2430,14 @@ def end_of_run(cmd, model, vocab, text, run, prime_ids, chart):
     if val_text:                                     # the yardstick
         print(counting_line(model, vocab, train_text, val_text, val_text,
                             "validation text", s))
-    rng = random.Random(s.seed)
+    if not s.sample_length:
+        return
+    rng = random.Random(s.seed + 1)           # not the checkpoints' stream
     for temperature in cmd.temperatures:
         sampled = generate(model, vocab, prime_ids, s.sample_length,
                            temperature, rng, s.top_k)
         print_sample(f"sample at temperature {temperature}", sampled)
-    if s.sample_length:                              # new text, or copied?
-        print("\n".join(copy_lines(sampled[len(prime_ids):], train_text)))
+    print("\n".join(copy_lines(sampled[len(prime_ids):], train_text)))
 
 
 # --- main: the commands that read a model ------------------------------------
@@ -2323,6 +2584,8 @@ def main(argv=None):
             return run_check(cells, sorted(cmd.typed - {"--check", "--cell"}))
         if cmd.args.exercise is not None:
             return run_exercise(cmd)
+        if cmd.args.grade is not None:
+            return run_grade(cmd)
         unused = sorted(cmd.typed & TRAINING_ONLY)
         if cmd.view and unused:         # to stderr: --generate's output is
             print(f"notice: {cmd.view} reads {cmd.s.model_path} and "  # text

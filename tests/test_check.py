@@ -102,7 +102,7 @@ def test_a_wrong_carried_gradient_gets_its_own_hint(capsys, monkeypatch):
     assert status == 1 and fails(lines)
     assert ("hint: on a 1-character chunk every lstm gradient passes, so the "
             "error is in what goes back to the previous step (dh_next, "
-            "dh_prev, ds_prev)") in lines
+            "dh_prev, ds_next, ds_prev)") in lines
 
 
 def test_a_gradient_of_the_wrong_shape_is_named(capsys, monkeypatch):

@@ -178,15 +178,26 @@ def test_the_kept_model_is_one_generation_deep(trained):
     assert (trained / "model.old.json").read_bytes() == second != first
 
 
-def test_an_unreadable_model_file_is_kept_too(folder):
-    # a file we cannot read may still be the user's: never replace it silently
-    write(folder, "mine.json", "not a model, but mine")
+def test_a_model_file_it_cannot_use_is_kept_too(folder):
+    # a model file of some other shape is still the user's: kept, not lost
+    write(folder, "mine.json", '{"params": {"U": "x"}}')
     result = run_here(folder, *TINY, "--model", "mine.json")
     assert result.returncode == 0, result.stderr
-    assert (folder / "mine.old.json").read_text() == "not a model, but mine"
+    assert (folder / "mine.old.json").read_text() == '{"params": {"U": "x"}}'
     assert notices(result) == [
-        "notice: mine.json holds an earlier model (not a model this script "
-        "can read); this run's first save keeps it as mine.old.json"]
+        "notice: mine.json holds an earlier model (one this script cannot "
+        "use); this run's first save keeps it as mine.old.json"]
+
+
+def test_a_text_given_as_the_model_is_never_replaced(folder):
+    # --model notes.txt for --data notes.txt: a second run would have lost
+    # the notes; nothing is written, and the error says which flag is which
+    write(folder, "notes.txt", "my own notes, not a model")
+    assert_error(run_here(folder, *TINY, "--model", "notes.txt"),
+                 "--model notes.txt is not a model file", "--data")
+    assert (folder / "notes.txt").read_text() == "my own notes, not a model"
+    assert sorted(p.name for p in folder.iterdir()) == ["data.txt",
+                                                        "notes.txt"]
 
 
 def test_a_failed_check_moves_nothing(trained):
