@@ -877,19 +877,35 @@ def rows_of(param):
     return param if isinstance(param[0], list) else [param]
 
 
-def check_problem(name):
-    """(model, inputs, targets, state): the fixed problem for one cell."""
-    rng = random.Random(CHECK_SIZES["seed"])
-    vocab, hidden = CHECK_SIZES["vocab"], CHECK_SIZES["hidden"]
+def random_problem(name, vocab, hidden, length, rng):
+    """(model, inputs, targets, state): every weight from U(-1, 1), a
+    random chunk, and a non-zero start state (|h| < 0.9, |s| < 1.5)."""
     model = CELLS[name](vocab, hidden, seed=0)
     for p in PARAM_NAMES:                            # every weight and bias
         for row in rows_of(getattr(model, p)):
             row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
-    ids = [rng.randrange(vocab) for _ in range(CHECK_SIZES["length"] + 1)]
+    ids = [rng.randrange(vocab) for _ in range(length + 1)]
     state = model.zero_state()                       # h, and an LSTM's s
     for row, edge in zip(rows_of(state), (0.9, 1.5)):
         row[:] = [rng.uniform(-edge, edge) for _ in row]
     return model, ids[:-1], ids[1:], state
+
+
+def check_problem(name):
+    """The fixed problem of one cell for --check."""
+    return random_problem(name, CHECK_SIZES["vocab"], CHECK_SIZES["hidden"],
+                          CHECK_SIZES["length"],
+                          random.Random(CHECK_SIZES["seed"]))
+
+
+def relative_error(a, b):
+    """|a - b| / max(|a|, |b|, CHECK_FLOOR): see CHECK_TOLERANCE."""
+    return abs(a - b) / max(abs(a), abs(b), CHECK_FLOOR)
+
+
+def cell_class(name):
+    """The cell a model class joins: "lstm" -> LSTMCell."""
+    return CELLS[name].__bases__[0]
 
 
 def central_difference(loss, row, j, step=1e-3):
@@ -926,8 +942,7 @@ def gradient_errors(model, inputs, targets, state):
         for r, (row, grad_row) in enumerate(zip(param, grad)):
             for j, backprop in enumerate(grad_row):
                 numeric = central_difference(loss, row, j)
-                error = abs(backprop - numeric) / max(
-                    abs(backprop), abs(numeric), CHECK_FLOOR)
+                error = relative_error(backprop, numeric)
                 if p in "UWb":                       # rows of gate blocks
                     k = (r if p in "UW" else j) // hidden
                     blocks[k] = max(blocks[k], error)
@@ -1070,7 +1085,7 @@ def run_exercise(cmd):
                         f"{name} where the file is on disk")
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    cell = CELLS[name].__bases__[0].__name__         # RNNCell, GRUCell, ...
+    cell = cell_class(name).__name__         # RNNCell, GRUCell, ...
     body = next(node for klass in ast.parse("\n".join(lines)).body
                 if isinstance(klass, ast.ClassDef) and klass.name == cell
                 for node in klass.body if getattr(node, "name", "") ==
@@ -1109,26 +1124,20 @@ def grade_job(name, rng, count=3):
     gradients from above)."""
     problems = []
     for _ in range(count):
-        vocab, hidden = rng.randint(3, 6), rng.randint(2, 5)
-        model = CELLS[name](vocab, hidden, seed=0)
-        for p in PARAM_NAMES:
-            for row in rows_of(getattr(model, p)):
-                row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
-        ids, state = [rng.randrange(vocab) for _ in range(6)], []
-        for row in rows_of(model.zero_state()):
-            state.append([rng.uniform(-1.0, 1.0) for _ in row])
-        state = state if len(state) > 1 else state[0]
+        hidden = rng.randint(2, 5)
+        model, inputs, targets, state = random_problem(
+            name, rng.randint(3, 6), hidden, 5, rng)
         h, steps = state, []
-        for x in ids[:-1]:
+        for x in inputs:
             h, cache = model.step_forward(x, h)
-            d_next = [[rng.uniform(-1.0, 1.0) for _ in row]
-                      for row in rows_of(model.zero_state())]
+            d_next = model.zero_state()              # from step t+1
+            for row in rows_of(d_next):
+                row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
             steps.append([[rng.uniform(-1.0, 1.0) for _ in range(hidden)],
-                          d_next if len(d_next) > 1 else d_next[0], cache,
-                          transpose(model.W)])
+                          d_next, cache, transpose(model.W)])
         problems.append({"params": {p: getattr(model, p)
                                     for p in PARAM_NAMES},
-                         "inputs": ids[:-1], "targets": ids[1:],
+                         "inputs": inputs, "targets": targets,
                          "state": state, "steps": steps})
     return json.loads(json.dumps({"cell": name, "problems": problems}))
 
@@ -1158,15 +1167,13 @@ def grade_child(job_path, out_path):
     try:
         exec(compile("\n" * (job["line"] - 1) + job["source"], job["file"],
                      "exec"), namespace)
-        setattr(CELLS[job["cell"]].__bases__[0], "step_backward",
-                namespace["step_backward"])
+        cell_class(job["cell"]).step_backward = namespace["step_backward"]
         result = {"numbers": grade_run(job)}
     except Exception as e:
         own = [f for f in traceback.extract_tb(e.__traceback__)
-               if f.filename == job["file"]] or [None]
-        result = {"crash": f"{type(e).__name__}: {e}",
-                  "line": own[-1] and f"line {own[-1].lineno}: "
-                                      f"{own[-1].line}"}
+               if f.filename == job["file"]]         # the student's lines
+        result = {"crash": f"{type(e).__name__}: {e}", "line": f"line "
+                  f"{own[-1].lineno}: {own[-1].line}" if own else None}
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(result, f)
 
@@ -1184,7 +1191,7 @@ def grade_error(got, want):
                    default=0.0)
     if type(got) not in (int, float):
         return math.inf
-    error = abs(got - want) / max(abs(got), abs(want), CHECK_FLOOR)
+    error = relative_error(got, want)
     return error if error == error else math.inf     # NaN: inf
 
 
@@ -1212,7 +1219,7 @@ def definitions(tree, cell):
 def grade_file(path, name, job, reference, mine):
     """(verdict, worst error, what went wrong, changed definitions, names
     the function has no need of) for one submitted file."""
-    cell = CELLS[name].__bases__[0].__name__
+    cell = cell_class(name).__name__
     try:
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
@@ -1306,8 +1313,8 @@ def run_grade(cmd):
     job = grade_job(name, random.Random(seed))
     reference = grade_run(job)
     with open(grader_file(), encoding="utf-8") as f:
-        mine = definitions(ast.parse(f.read()), CELLS[name].__bases__[0]
-                           .__name__)
+        mine = definitions(ast.parse(f.read()),
+                           cell_class(name).__name__)
     rows = [[path, *grade_file(path, name, job, reference, mine)]
             for path in paths]
     table = [["file", "verdict", "worst error", "what went wrong",
