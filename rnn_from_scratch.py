@@ -796,8 +796,8 @@ def load_model(path):
     run = Run(model, len(vocab))
     like = checkpoint_of(model, vocab, {}, run)
     history = ck.get("history", {})                  # any number of points
-    if not isinstance(history, dict) or not all(
-            isinstance(history.get(key, []), list) for key in ("train", "val")):
+    if not isinstance(history, dict) or not all(isinstance(
+            history.get(key, []), list) for key in ("train", "val")):
         raise bad("'history' must hold lists 'train' and 'val'")
     like["history"] = {key: [[0, 0.0]] * len(history.get(key, []))
                        for key in ("train", "val")}
@@ -953,11 +953,37 @@ def gradient_errors(model, inputs, targets, state):
     return errors
 
 
+def dims(value):
+    """The shape of nested lists: [[1, 2, 3], [4, 5, 6]] -> [2, 3]."""
+    if isinstance(value, str) or not hasattr(value, "__len__") or not value:
+        return []
+    return [len(value)] + dims(value[0])
+
+
+def shape_failure(name, model, inputs, state):
+    """A FAIL line if step_backward's outputs are of the wrong shapes:
+    da and dWh G·hidden, d_prev the state's."""
+    cache = model.step_forward(inputs[0], state)[1]
+    zero = model.zero_state()
+    got = [dims(out) for out in model.step_backward(
+        [0.0] * len(model.W[0]), zero, cache, transpose(model.W))]
+    want = [[len(model.b)], [len(model.b)], dims(zero)]
+    if got != want:
+        got, want = (", ".join("×".join(map(str, d)) or "a number"
+                               for d in shapes) for shapes in (got, want))
+        return (f"FAIL {name}: step_backward returns outputs of {got}; they "
+                f"should be {want} (da, dWh, the state's gradient): is a "
+                f"matrix the wrong way round, W for Wᵀ?")
+
+
 def check_cell(name, table=True):
     """One cell's gradient check: (failures as lines, the worst relative
     error). With table, print each parameter's row and check the loss
     against CHECK_LOSS too; without, gradients only."""
     model, inputs, targets, state = check_problem(name)
+    wrong_shape = shape_failure(name, model, inputs, state)
+    if wrong_shape:
+        return [wrong_shape], math.inf
     failures, errors = [], gradient_errors(model, inputs, targets, state)
     for p, (worst, at, backprop, numeric, blocks) in errors.items():
         rows = rows_of(getattr(model, p))
@@ -1092,7 +1118,10 @@ def run_exercise(cmd):
                 "step_backward")
     start = body.body[0].end_lineno                  # the docstring stays
     lines[start:body.end_lineno] = [
-        " " * 8 + 'raise NotImplementedError("your code here")']
+        "        # Your code here, from the docstring's shapes. Check it with",
+        f"        # --check --cell {name}; grading takes this function alone,",
+        "        # so keep any helper inside it.",
+        '        raise NotImplementedError("your code here")']
     root, ext = os.path.splitext(path)
     out = f"{root}_{name}_exercise{ext}"
     if os.path.exists(out):
@@ -1104,7 +1133,7 @@ def run_exercise(cmd):
     return 0
 
 
-# --- grading a class: --grade CELL FILE... ---------------------------------
+# --- grading a class: --grade CELL FILE... -----------------------------------
 # A submission cannot judge itself: its own --check reads its own tolerance.
 # So the instructor's copy takes only the cell's step_backward from each
 # file, by parsing it, runs it in a child process on fresh random problems,
@@ -1114,7 +1143,8 @@ def run_exercise(cmd):
 
 GRADE_SECONDS = 10           # a submission's time limit, for all problems
 SUSPICIOUS = {"open", "exec", "eval", "compile", "globals", "setattr",
-              "__import__", "sys", "os", "builtins", "__builtins__"}
+              "getattr", "vars", "__import__", "sys", "os", "builtins",
+              "__builtins__", "__globals__", "__dict__"}
 
 
 def grade_job(name, rng, count=3):
@@ -1198,7 +1228,7 @@ def grade_error(got, want):
 def definitions(tree, cell):
     """{name: its syntax tree as text}: a file's functions, constants and
     other statements (named by their first line), and each class's members
-    as Class.member, but for the submitted cell.step_backward."""
+    as Class.member."""
     def name_of(node):
         targets = ", ".join(map(ast.unparse, getattr(node, "targets", [])))
         return (getattr(node, "name", None) or targets
@@ -1212,7 +1242,6 @@ def definitions(tree, cell):
                 found[f"{node.name}.{name_of(part)}"] = ast.dump(part)
         else:
             found[name_of(node)] = ast.dump(node)
-    found.pop(f"{cell}.step_backward", None)
     return found
 
 
@@ -1230,19 +1259,19 @@ def grade_file(path, name, job, reference, mine):
     except SyntaxError as e:
         why = f"does not parse: {e.msg}, line {e.lineno}"
         return "MISSING", None, why, [], []
-    theirs = definitions(tree, cell)
+    theirs, answer = definitions(tree, cell), f"{cell}.step_backward"
     changed = sorted(k for k in set(mine) | set(theirs)
-                     if mine.get(k) != theirs.get(k))
+                     if mine.get(k) != theirs.get(k) and k != answer)
     func = next((n for c in tree.body if isinstance(c, ast.ClassDef) and
                  c.name == cell for n in c.body
                  if getattr(n, "name", "") == "step_backward"), None)
     if func is None:
         return "MISSING", None, f"no {cell}.step_backward", changed, []
-    flags = sorted({n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
-                   & SUSPICIOUS | {n.attr for n in ast.walk(func)
-                                   if isinstance(n, ast.Attribute)}
-                   & SUSPICIOUS | {"import" for n in ast.walk(func) if
-                                   isinstance(n, (ast.Import, ast.ImportFrom))})
+    names = {getattr(n, "id", getattr(n, "attr", None)) for n in
+             ast.walk(func)}                         # names and attributes
+    imports = any(isinstance(n, (ast.Import, ast.ImportFrom))
+                  for n in ast.walk(func))
+    flags = sorted(names & SUSPICIOUS) + ["import"] * imports
     result = run_submission(path, func, job)
     if result is None:
         return "TIMEOUT", None, f"over {GRADE_SECONDS} s", changed, flags
@@ -1250,8 +1279,28 @@ def grade_file(path, name, job, reference, mine):
         return ("CRASH", None, f"{result['crash']} ({result['line'] or '?'})",
                 changed, flags)
     worst = grade_error(result.get("numbers"), reference)
-    return ("PASS" if worst <= CHECK_TOLERANCE else "FAIL", worst, "",
+    why = ("the answer itself: the function is this file's, to the letter"
+           if mine.get(answer) == theirs.get(answer) else
+           "outputs of the wrong shape, or not numbers" if worst == math.inf
+           else wrong_parts(result["numbers"], reference)
+           if worst > CHECK_TOLERANCE else "")
+    return ("PASS" if worst <= CHECK_TOLERANCE else "FAIL", worst, why,
             changed, flags)
+
+
+def wrong_parts(got, want):
+    """Which outputs are wrong, and by how much: the step's da, dWh and
+    d_prev over every step, then each chunk gradient; got is want's shape."""
+    steps = [(g, w) for g, w in zip(got, want) if isinstance(w, list)]
+    chunks = [(g, w) for g, w in zip(got, want) if isinstance(w, dict)]
+    errors = {out: grade_error([g[k] for g, _ in steps],
+                               [w[k] for _, w in steps])
+              for k, out in enumerate(["da", "dWh", "d_prev"])}
+    errors.update({"d" + p: grade_error([g[p] for g, _ in chunks],
+                                        [w[p] for _, w in chunks])
+                   for p in PARAM_NAMES})
+    return "wrong: " + ", ".join(f"{out} {e:.1e}" for out, e in
+                                 errors.items() if e > CHECK_TOLERANCE)
 
 
 def run_submission(path, func, job):
@@ -1303,15 +1352,22 @@ def run_grade(cmd):
         raise UserError(f"--grade takes a cell (rnn, gru or lstm) and the "
                         f"files to grade, got {' '.join(cmd.args.grade)!r}")
     if not any(os.path.isfile(path) for path in paths):
+        folder = next((path for path in paths if os.path.isdir(path)), None)
         raise UserError(f"--grade found no file to read among "
-                        f"{' '.join(paths)}")
+                        f"{' '.join(paths)}" + (f": {folder} is a folder; "
+                        f"pass its files, as {folder}/*.py" if folder else ""))
     seed = cmd.s.seed if "--seed" in cmd.typed else random.SystemRandom(
         ).randrange(10 ** 6)
     print(f"grading {name} on fresh problems, seed {seed} (--seed {seed} "
           f"grades on the same problems again); a child process per file, "
           f"{GRADE_SECONDS} s each, no sandbox")
     job = grade_job(name, random.Random(seed))
-    reference = grade_run(job)
+    try:
+        reference = grade_run(job)
+    except Exception as e:                           # the handout, say
+        raise UserError(f"this copy's own {cell_class(name).__name__}"
+                        f".step_backward does not run ({type(e).__name__}: "
+                        f"{e}): grade from your original, unedited copy")
     with open(grader_file(), encoding="utf-8") as f:
         mine = definitions(ast.parse(f.read()),
                            cell_class(name).__name__)
@@ -1329,7 +1385,8 @@ def run_grade(cmd):
         print("  ".join(cell.ljust(width) for cell, width in
                         zip(row, widths)).rstrip())
     out, kept = io.StringIO(), os.path.exists("grades.csv")
-    csv.writer(out).writerows(table)
+    csv.writer(out).writerows([row + [cell] for row, cell in
+                               zip(table, ["seed"] + [seed] * len(rows))])
     if kept:                                         # as the model file
         os.replace("grades.csv", "grades.old.csv")
     write_atomically("grades.csv", out.getvalue())

@@ -30,7 +30,10 @@ def submission(body, top="", edit=lambda text: text):
 
 
 SUBMISSIONS = {   # file: (text, verdict, a flag or a changed definition)
-    "right.py": (submission(ANSWER), "PASS", None),
+    "right.py": (submission(ANSWER.replace(RIGHT, "ds_prev = [fi * d for d, "
+                                           "fi in zip(ds, f)]")), "PASS",
+                 None),
+    "copied.py": (submission(ANSWER), "PASS", None),
     "subtle.py": (submission(ANSWER.replace(RIGHT, "ds_prev = ds")), "FAIL",
                   None),
     "crash.py": (submission(ANSWER.replace(RIGHT, "ds_prev = [ds[k] * f[k + 1]"
@@ -90,9 +93,21 @@ def test_tampering_is_named_and_changes_no_verdict(graded):
         assert float(rows[name]["worst error"]) > 0.1      # ds_prev = ds
 
 
+def test_what_went_wrong_names_the_wrong_outputs(graded):
+    # ds_prev = ds: each step's da and dWh are right, what it passes back
+    # is not, and so are the chunk's gradients
+    _, _, rows = graded
+    why = rows["subtle.py"]["what went wrong"]
+    assert why.startswith("wrong: d_prev ") and "da " not in why
+    assert "dU " in why and "dW " in why
+    assert rows["right.py"]["what went wrong"] == ""
+    assert rows["copied.py"]["what went wrong"].startswith(
+        "the answer itself")               # a handout of the wrong cell too
+
+
 def test_a_pass_is_exact_and_a_crash_names_the_students_line(graded):
     _, _, rows = graded
-    assert float(rows["right.py"]["worst error"]) <= 1e-12  # the same code
+    assert float(rows["right.py"]["worst error"]) <= 1e-12  # d·f = f·d
     why = rows["crash.py"]["what went wrong"]
     assert why.startswith("IndexError: list index out of range (line ")
     assert "ds_prev = [ds[k] * f[k + 1]" in why
@@ -106,6 +121,8 @@ def test_the_table_says_the_seed_and_an_earlier_csv_is_kept(graded):
     folder, result, _ = graded
     assert "seed 7 (--seed 7 grades on the same problems again)" in \
         result.stdout
+    with open(folder / "grades.csv", encoding="utf-8", newline="") as f:
+        assert {row["seed"] for row in csv.DictReader(f)} == {"7"}
     before = (folder / "grades.csv").read_bytes()
     again = run_main(folder, "--grade", "lstm", "right.py", "--seed", "7")
     assert again.returncode == 0, again.stderr
@@ -120,3 +137,16 @@ def test_bad_grade_commands_are_one_error_line(tmp_path):
     assert_error(run_main(tmp_path, "--grade", "lstm"), "'lstm'")
     assert_error(run_main(tmp_path, "--grade", "gru", "nope.py"),
                  "no file to read", "nope.py")
+    (tmp_path / "class").mkdir()
+    assert_error(run_main(tmp_path, "--grade", "gru", "class"),
+                 "class is a folder", "class/*.py")
+
+
+def test_grading_from_the_handout_is_refused(tmp_path, monkeypatch):
+    # the handout's own step_backward raises: no reference to grade with
+    monkeypatch.setattr(rnn.LSTMCell, "step_backward",
+                        lambda *args: 1 / 0)
+    write(tmp_path, "a.py", submission(ANSWER))
+    assert_error(run_main(tmp_path, "--grade", "lstm", "a.py"),
+                 "own LSTMCell.step_backward does not run",
+                 "original, unedited copy")

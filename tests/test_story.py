@@ -257,3 +257,11 @@ def test_main_saves_the_weights_the_story_trains(tmp_path, monkeypatch,
         assert saved["memory"][name] == model.memory[name], name
     other = ns["train_and_sample"](ns["settings"](seed=4, **TINY_SETTINGS))
     assert other.W != model.W                          # so the seed counts
+
+
+def test_every_line_fits_79_columns_and_every_rule_is_79_long():
+    # the teaching text's width: nothing wraps in an 80-column editor
+    lines = SOURCE.split("\n")
+    assert [n for n, line in enumerate(lines, 1) if len(line) > 79] == []
+    rules = [line for line in lines if line.startswith(("# ---", "# ==="))]
+    assert rules and all(len(line) == 79 for line in rules)
