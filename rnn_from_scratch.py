@@ -16,8 +16,8 @@ train_and_sample(). Below the line are the tools: model files, --resume and
 Ctrl-C; --check; looking inside; measuring; charts; main, the command line.
 
 Run `python rnn_from_scratch.py` to train on data.txt and sample, with
---check to check every backward pass, --help for every flag; in a notebook,
-paste the file, then train_and_sample(), or main(["--check"]).
+--check to check every backward pass, --help for every flag. Pasted into a
+notebook cell it runs the same; then call train_and_sample() or main([...]).
 """
 
 import math
