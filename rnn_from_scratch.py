@@ -396,13 +396,11 @@ def pick_next(scores, temperature, top_k, rng):
     only among the top_k highest scores if top_k > 0."""
     if temperature == 0:
         return max(range(len(scores)), key=scores.__getitem__)
-    choices = range(len(scores))
-    if top_k:
-        # the top_k in index order, so that a top_k which cuts nothing
-        # draws the same characters as top_k = 0
+    choices, top = range(len(scores)), max(scores)   # top: o/T can't overflow
+    if top_k:           # in index order: if it cuts nothing, as top_k = 0
         keep = set(sorted(choices, key=lambda i: -scores[i])[:top_k])
         choices = [i for i in choices if i in keep]
-    probs, _ = softmax([scores[i] / temperature for i in choices])
+    probs, _ = softmax([(scores[i] - top) / temperature for i in choices])
     return rng.choices(choices, weights=probs)[0]
 
 
@@ -578,7 +576,7 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
                   f"elapsed, {clock(left)} left", flush=True)
         if at_checkpoint:
             rows = model.U + model.W + model.V + [model.b, model.c]
-            if not all(math.isfinite(sum(row)) for row in rows):
+            if not all(math.isfinite(w) for row in rows for w in row):
                 raise diverged(iteration, "a weight is NaN or infinite", s)
             if s.sample_length:
                 print_sample(f"sample at iteration {iteration}", sample())
@@ -1816,7 +1814,7 @@ def counting_line(model, vocab, train_text, val_text, text, name, s):
     ngram = bits_of(ngram_probs(ngrams, best, text))
     net = evaluate(model, encode(text, vocab))
     return (f"{best}-gram (Kneser–Ney) on the same {name}: {ngram:#.4g} "
-            f"bits/char; the model's {net:#.4g} is {abs(net - ngram):.3f} "
+            f"bits/char; the model's {net:#.4g} is {abs(net - ngram):#.3g} "
             f"{'worse' if net > ngram else 'better'} (best of orders "
             f"1-{s.ngram_order}, {time.monotonic() - start:.1f} s)" + (
                 f"; counted the last {len(counted):,} training chars"

@@ -169,3 +169,17 @@ def test_no_view_crashes_on_a_corrupted_model(corrupted):
                                            text).stdout  # two newlines
     for chart in ["gradient_flow.svg", "gates.svg", "compare.svg"]:
         ET.parse(corrupted / chart)                     # raises if malformed
+
+
+def test_every_output_bias_at_minus_1e308_samples_without_a_crash(corrupted):
+    # all of c at -1e308: o/T would overflow to -inf, and -inf - -inf is
+    # NaN; the scores are shifted by their max before the division
+    checkpoint = json.loads((corrupted / "model.json").read_text(
+        encoding="utf-8"))
+    checkpoint["params"]["c"] = [-1e308] * len(checkpoint["params"]["c"])
+    write(corrupted, "model.json", json.dumps(checkpoint))
+    for temperature in ("0.5", "0", "1.5"):
+        result = cli(corrupted, "--generate", "The", "--sample-length", "20",
+                     "--temperature", temperature, "--top-k", "3")
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout) == len("The") + 20 + 1   # and a newline
