@@ -492,9 +492,9 @@ class Run:
         self.history = {"train": [[0, start]], "val": []}
 
 
-def log_probs(model, ids):
-    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, from the zero state."""
-    state, logs = model.zero_state(), []
+def log_probs(model, ids, state=None):
+    """ln p(ids[t] | ids[:t]) for t = 1..len(ids)-1, from state or zero."""
+    state, logs = state or model.zero_state(), []
     for x, y in zip(ids, ids[1:]):
         state = model.step(x, state)
         o = model.scores(state)
@@ -924,12 +924,7 @@ def gradient_errors(model, inputs, targets, state):
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
     def loss():                          # the chunk loop's forward alone
-        L, h = 0.0, state
-        for x, y in zip(inputs, targets):
-            h = model.step(x, h)
-            o = model.scores(h)
-            L += softmax(o)[1] - o[y]
-        return L
+        return -sum(log_probs(model, inputs + targets[-1:], state))
 
     errors, hidden = {}, len(model.V[0])
     for p in PARAM_NAMES:
@@ -1249,7 +1244,8 @@ def grade_file(path, name, job, reference, mine):
     cell = cell_class(name).__name__
     try:
         with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
+            text = f.read()
+        tree = ast.parse(text, path)
     except OSError as e:
         return "MISSING", None, f"cannot read it: {e.strerror}", [], []
     except UnicodeDecodeError:
@@ -1270,7 +1266,8 @@ def grade_file(path, name, job, reference, mine):
     imports = any(isinstance(n, (ast.Import, ast.ImportFrom))
                   for n in ast.walk(func))
     flags = sorted(names & SUSPICIOUS) + ["import"] * imports
-    result = run_submission(path, func, job)
+    result = run_submission(path, func, ast.get_source_segment(
+        text, func, padded=True), job)
     if result is None:
         return "TIMEOUT", None, f"over {GRADE_SECONDS} s", changed, flags
     if "crash" in result:
@@ -1301,11 +1298,10 @@ def wrong_parts(got, want):
                                  errors.items() if e > CHECK_TOLERANCE)
 
 
-def run_submission(path, func, job):
-    """The child's result for one step_backward: its JSON, or None on
-    time-out. Only the file it writes is read, never what it prints."""
-    source = ast.get_source_segment(open(path, encoding="utf-8").read(), func,
-                                    padded=True)
+def run_submission(path, func, source, job):
+    """The child's result for one step_backward (func, its source): its
+    JSON, or None on time-out. Only the file it writes is read, never what
+    it prints."""
     folder = tempfile.mkdtemp(prefix="grade-")
     job_path, out_path = (os.path.join(folder, n) for n in ("job", "out"))
     with open(job_path, "w", encoding="utf-8") as f:
