@@ -30,7 +30,7 @@ from operator import mul
 # --- constants: edit these, or pass the matching --flag ----------------------
 
 DATA_PATH = "data.txt"        # training text, UTF-8; 2 characters or more
-MODEL_PATH = "model.json"     # checkpoint; vocab.json, config.json go beside
+MODEL_PATH = "model.json"     # checkpoint; files beside it take its name
 CELL = "rnn"                  # rnn (vanilla), gru or lstm
 HIDDEN_SIZE = 64              # hidden units; 16-256, time grows as hidden²
 SEQUENCE_LENGTH = 25          # characters per chunk of backprop; 10-100
@@ -840,6 +840,13 @@ def conform(value, like, name, bad, shape=None):
     if type(value) is not type(like):
         raise bad(f"'{name}' must be a {type(like).__name__}")
     return value
+
+
+def beside(model_path, name):
+    """A file written beside a model, named after it: gru.json's loss.svg is
+    gru.loss.svg; model.json's keeps the plain name, loss.svg."""
+    folder, stem = os.path.split(os.path.splitext(model_path)[0])
+    return os.path.join(folder, name if stem == "model" else stem + "." + name)
 
 
 def old_model_path(path):
@@ -1826,8 +1833,8 @@ def training_texts(model_path, checkpoint, vocab):
     data = config.get("data")
     if not isinstance(data, str):
         return None, f"{model_path} does not name its data file"
-    beside = os.path.join(os.path.dirname(model_path), data)
-    path = data if os.path.isfile(data) else beside
+    path = data if os.path.isfile(data) else os.path.join(
+        os.path.dirname(model_path), data)
     if not os.path.isfile(path):
         return None, f"its data file {data} was not found"
     try:
@@ -1939,7 +1946,7 @@ def run_compare(cmd):
         print("  ".join([row[0].ljust(widths[0])] + [
             cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
     series = [one for one in series if one[4]]           # drawn if any point
-    svg_path = os.path.join(os.path.dirname(paths[0]), "compare.svg")
+    svg_path = beside(paths[0], "compare.svg")
     if not series:
         print("notice: no loss history in these files; no chart")
         return
@@ -2421,16 +2428,15 @@ def plan_to_keep(path):
 
 
 class Saver:
-    """Writes the model file, vocab.json, config.json and loss.svg at each
-    checkpoint, and at Ctrl-C (stop), then stops; at a new run's first
-    save it moves the earlier model file to `old`."""
+    """Writes the model file, and beside it vocab.json, config.json and
+    loss.svg, at each checkpoint and at Ctrl-C (stop), then stops; at a new
+    run's first save it moves the earlier model file to `old`."""
 
     def __init__(self, s, model, vocab, run, old, resume_with):
         self.s, self.model, self.vocab, self.run = s, model, vocab, run
         self.old, self.saved, self.stop = old, False, []
         self.resume_with = resume_with
-        self.folder = os.path.dirname(s.model_path)
-        self.chart = os.path.join(self.folder, "loss.svg")
+        self.chart = beside(s.model_path, "loss.svg")
 
     def after_update(self, at_checkpoint):
         if self.stop:                               # Ctrl-C was pressed
@@ -2459,7 +2465,7 @@ class Saver:
                 ("vocab.json", json.dumps(self.vocab, ensure_ascii=False,
                                           indent=1)),
                 ("config.json", json.dumps(config, indent=2))]:
-            write_atomically(os.path.join(self.folder, name), text + "\n")
+            write_atomically(beside(path, name), text + "\n")
         write_atomically(self.chart, svg_chart(
             loss_series(self.run.history),
             f"{s.data_path}: {s.cell}, hidden {s.hidden_size}, sequence "
@@ -2544,8 +2550,7 @@ def run_gradient_flow(cmd):
     if type(trained) is not int or trained < 1:
         trained = SEQUENCE_LENGTH
     gradient_flow(model, vocab, cmd.args.gradient_flow, cmd.s.flow_steps,
-                  trained, os.path.join(os.path.dirname(path),
-                                        "gradient_flow.svg"),
+                  trained, beside(path, "gradient_flow.svg"),
                   f"{path}: {cmd.s.cell}, hidden {cmd.s.hidden_size}: how "
                   f"far back the gradient reaches", path)
 
@@ -2560,9 +2565,8 @@ def run_activations(cmd):
     units = units_to_show(traces, given)
     properties = text_properties(text)
     found = best_units(properties, traces)
-    folder, title = os.path.dirname(path), (f"{path}: {cmd.s.cell}, hidden "
-                                            f"{cmd.s.hidden_size}: ")
-    page = os.path.join(folder, "activations.html")
+    title = f"{path}: {cmd.s.cell}, hidden {cmd.s.hidden_size}: "
+    page = beside(path, "activations.html")
     write_atomically(page, activations_page(vocab, text, probs, page_rows(
         properties, found, traces, units), title + "single units"))
     print(f"wrote {page}")
@@ -2577,7 +2581,7 @@ def run_activations(cmd):
               f"with the next "
               f"{'-' if step_r is None else format(step_r, '+.2f')}")
     gate_saturation(model, traces["h"], gates,
-                    os.path.join(folder, "gates.svg"), title + (
+                    beside(path, "gates.svg"), title + (
                         "how the gates saturate" if gates else
                         "how h saturates (no gates)"))
 

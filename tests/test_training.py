@@ -179,10 +179,21 @@ def test_end_to_end_train_then_generate(tmp_path):
     assert again.stdout == text                           # --seed reproduces
 
 
+def committed(name):
+    """The text of name as committed at HEAD: not the working tree, which
+    the user's own runs (--resume --max-iterations 24000) may rewrite."""
+    import subprocess
+    try:
+        return subprocess.run(["git", "show", f"HEAD:{name}"], cwd=REPO,
+                              capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: nothing committed to compare with")
+
+
 def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch,
                                                            capsys):
-    # the real default run rewrites vocab.json and config.json byte for byte;
-    # here training itself is skipped to keep the suite fast
+    # a default run, in a temporary copy, writes vocab.json and config.json
+    # as committed, byte for byte; training itself is skipped for speed
     shutil.copy(os.path.join(REPO, "data.txt"), tmp_path)
     monkeypatch.chdir(tmp_path)
     def no_training(model, train_ids, val_ids, run, s, sample,
@@ -194,8 +205,26 @@ def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch
     monkeypatch.setattr(rnn, "counting_line", lambda *args: "")  # n-grams
     assert rnn.main(["--sample-length", "0"]) == 0
     for name in ("vocab.json", "config.json"):
-        with open(os.path.join(REPO, name), "rb") as f:
-            assert (tmp_path / name).read_bytes() == f.read(), name
+        assert (tmp_path / name).read_bytes() == committed(name), name
+
+
+def test_another_model_names_its_files_after_itself(tmp_path):
+    # gru.json's files are gru.vocab.json, gru.config.json, gru.loss.svg:
+    # a second model leaves the default one's files, and the tracked ones,
+    # as they were
+    write(tmp_path, "data.txt", STORY)
+    assert run_main(tmp_path, *TINY).returncode == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    result = run_main(tmp_path, *TINY, "--model", "gru.json", "--cell", "gru")
+    assert result.returncode == 0, result.stderr
+    assert "\nsaved gru.json; loss chart: gru.loss.svg\n" in result.stdout
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(after) - set(before) == {"gru.json", "gru.vocab.json",
+                                        "gru.config.json", "gru.loss.svg"}
+    assert all(after[name] == before[name] for name in before), "changed"
+    assert json.loads(after["gru.config.json"])["cell"] == "gru"
+    assert rnn.beside(os.path.join("runs", "a.b.json"), "x.svg") == \
+        os.path.join("runs", "a.b.x.svg")        # only the last suffix goes
 
 
 def test_importing_the_file_runs_nothing(tmp_path):
