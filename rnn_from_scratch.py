@@ -482,12 +482,12 @@ def split_data(text, fraction):
 # --- training ----------------------------------------------------------------
 
 class Run:
-    """Where training stands: updates done, where the next chunk starts, the
-    state carried over, the smoothed loss and the [iteration, bits] history."""
+    """Where training stands: updates and seconds so far, where the next chunk
+    starts, the state carried over, the smoothed loss and the history."""
 
     def __init__(self, model, vocab_size):
         start = math.log2(vocab_size)                # a uniform guess
-        self.iteration, self.position = 0, 0
+        self.iteration, self.position, self.seconds = 0, 0, 0.0
         self.state, self.smooth_loss = model.zero_state(), start
         self.history = {"train": [[0, start]], "val": []}
 
@@ -537,6 +537,7 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
     after_update(at_checkpoint), run after each update, to save or stop."""
     start_bits, val_bits = run.history["train"][0][1], None
     start_time, start_iteration, chars = time.monotonic(), run.iteration, 0
+    start_seconds = run.seconds
     while run.iteration < s.max_iterations:
         # the next chunk; at the end of the text, wrap and reset h
         if run.position + 1 >= len(train_ids):
@@ -554,6 +555,7 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
         model.update(grads, s.learning_rate)
         chars += len(inputs)
         run.iteration, run.position, run.state = iteration, end, state
+        run.seconds = start_seconds + time.monotonic() - start_time
         run.smooth_loss = 0.99 * run.smooth_loss + 0.01 * bits
 
         at_checkpoint = (iteration % s.sample_every == 0
@@ -723,7 +725,8 @@ def checkpoint_of(model, vocab, config, run):
             "params": {name: getattr(model, name) for name in PARAM_NAMES},
             "memory": model.memory, "iteration": run.iteration,
             "position": run.position, "h": run.state,
-            "smooth_loss": run.smooth_loss, "history": run.history}
+            "smooth_loss": run.smooth_loss, "history": run.history,
+            "seconds": run.seconds}
 
 
 def read_json(path):
@@ -803,7 +806,8 @@ def load_model(path):
     for name in PARAM_NAMES:
         setattr(model, name, ck["params"][name])
         model.memory[name] = ck["memory"][name]
-    for key in ("iteration", "position", "smooth_loss", "history"):
+    for key in ("iteration", "position", "smooth_loss", "history",
+                "seconds"):
         setattr(run, key, ck[key])
     run.state = ck["h"]
     return model, vocab, run, ck

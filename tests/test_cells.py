@@ -10,7 +10,7 @@ import pytest
 
 import naive_rnn
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, assert_error, chunk, run_main, write
+from helpers import STORY, TINY, assert_error, chunk, model_bytes, run_main, write
 
 GATED = [rnn.GRU, rnn.LSTM]
 
@@ -212,8 +212,8 @@ def test_cell_trains_generates_predicts_and_resumes_exactly(tmp_path, cell,
     result = run_main(resumed, *TINY, "--max-iterations", "40", "--resume")
     assert result.returncode == 0, result.stderr             # cell from file
     assert f"model: {cell}, hidden 8" in result.stdout
-    assert ((straight / "model.json").read_bytes()
-            == (resumed / "model.json").read_bytes())
+    assert (model_bytes(straight / "model.json")
+            == model_bytes(resumed / "model.json"))
 
 
 def test_lstm_state_is_saved_as_h_and_cell_state(trained):

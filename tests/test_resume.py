@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from helpers import SCRIPT, STORY, TINY, assert_error, run_main, write
+from helpers import SCRIPT, STORY, TINY, assert_error, model_bytes, run_main, write
 
 
 def model_file(folder):
@@ -37,7 +37,7 @@ def test_resume_gives_bit_identical_weights(tmp_path):
     for key in ("params", "memory", "iteration", "position", "h", "smooth_loss",
                 "history"):
         assert a[key] == b[key], key
-    assert (straight / "model.json").read_bytes() == (resumed / "model.json").read_bytes()
+    assert model_bytes(straight / "model.json") == model_bytes(resumed / "model.json")
 
 
 def test_resume_counts_on_from_the_saved_iteration(tmp_path):

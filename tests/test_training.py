@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 import rnn_from_scratch as rnn
-from helpers import STORY, TINY, run_main, write
+from helpers import STORY, TINY, model_bytes, run_main, write
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -140,7 +140,7 @@ def test_same_seed_trains_the_same_weights(tmp_path):
         write(folder, "data.txt", STORY)
         result = run_main(folder, *TINY)
         assert result.returncode == 0, result.stderr
-        outputs.append((folder / "model.json").read_bytes())
+        outputs.append(model_bytes(folder / "model.json"))
     assert outputs[0] == outputs[1]
 
 
