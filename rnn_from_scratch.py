@@ -669,6 +669,7 @@ import sys
 import tempfile
 import textwrap
 import traceback
+import unicodedata
 from collections import Counter
 
 
@@ -1624,17 +1625,10 @@ def unit_style(value):
     return f"background:rgb({color});color:black"
 
 
-def activations_page(vocab, text, probs, rows, title):
-    """A self-contained HTML page: for each row (heading, values, name,
-    attributes) the text, each character's background its value after
-    reading it (divided by the largest |value| if that is beyond 1); a
-    hover shows the value and the model's top 3 next characters."""
-    tips = []
-    for p in probs:
-        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
-        tips.append("  ".join(f"{vocab[i]!r} {p[i]:.2f}" for i in top))
-    key = " ... ".join(f'<span style="{unit_style(v)}">{v:+g}</span>'
-                       for v in (-1, 0, 1)).replace("+0", "0")
+def text_page(title, intro, rows):
+    """A self-contained HTML page: title, intro (HTML), then for each row
+    (heading, attributes, chars, values, tips, scale) the chars, each on
+    unit_style(value / scale), with its value in data-v and tip on hover."""
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8">',
              f"<title>{html.escape(title)}</title><style>"
              "body{font-family:sans-serif;margin:2em}"
@@ -1642,24 +1636,40 @@ def activations_page(vocab, text, probs, rows, title):
              "line-height:1.7;border:1px solid #ccc;padding:.5em}"
              ".row span:hover{outline:2px solid #fb0}"
              '.nl::before{content:"\\21B5";opacity:.6}</style></head><body>',
-             f"<h1>{html.escape(title)}</h1><p>Each row is the text, every "
-             f"character's background the value, after reading it, of a "
-             f"property of the text or of one unit: {key} (scaled to ±1 if "
-             f"it goes further). A negative r: the unit goes down as the "
-             f"property goes up. Hover a character for the value and the "
-             f"model's top 3 guesses for the next character.</p>"]
-    for heading, values, name, attributes in rows:
-        scale = max(1.0, *map(abs, values))
+             f"<h1>{html.escape(title)}</h1><p>{intro}</p>"]
+    for heading, attributes, chars, values, tips, scale in rows:
         spans = []
-        for ch, v, tip in zip(text, values, tips):
+        for ch, v, tip in zip(chars, values, tips):
             kind = ' class="nl"' if ch == "\n" else ""
-            hover = html.escape(f"{name}: {v:+.3f}\nnext: {tip}")
-            spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
-                         f'style="{unit_style(v / scale)}">'
-                         f'{html.escape(ch)}</span>')
+            spans.append(f'<span{kind} data-v="{v!r}" title="'
+                         f'{html.escape(tip)}" style="{unit_style(v / scale)}'
+                         f'">{html.escape(ch)}</span>')
         parts.append(f'<h3>{html.escape(heading)}</h3><div class="row" '
                      f'{attributes}>{"".join(spans)}</div>')
     return "\n".join(parts + ["</body></html>"]) + "\n"
+
+
+def activations_page(vocab, text, probs, rows, title):
+    """activations.html: for each row (heading, values, name, attributes)
+    the text, each character's background its value after reading it
+    (divided by the largest |value| if that is beyond 1); a hover shows
+    the value and the model's top 3 next characters."""
+    tips = []
+    for p in probs:
+        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
+        tips.append("  ".join(f"{vocab[i]!r} {p[i]:.2f}" for i in top))
+    key = " ... ".join(f'<span style="{unit_style(v)}">{v:+g}</span>'
+                       for v in (-1, 0, 1)).replace("+0", "0")
+    return text_page(title, (
+        f"Each row is the text, every character's background the value, "
+        f"after reading it, of a property of the text or of one unit: {key} "
+        f"(scaled to ±1 if it goes further). A negative r: the unit goes "
+        f"down as the property goes up. Hover a character for the value and "
+        f"the model's top 3 guesses for the next character."), [
+            (heading, attributes, text, values, [
+                f"{name}: {v:+.3f}\nnext: {tip}"
+                for v, tip in zip(values, tips)], max(1.0, *map(abs, values)))
+            for heading, values, name, attributes in rows])
 
 
 def page_rows(properties, found, traces, units):
@@ -1798,34 +1808,31 @@ def ngram_probs(ngrams, order, text):
             for t in range(1, len(text))]
 
 
-def bits_of(probs):
-    """Average -log2 p over a list of probabilities."""
-    return -sum(math.log2(p) for p in probs) / len(probs)
-
-
 def ngram_baseline(train_text, val_text, vocab, max_order):
     """Fit on train_text, score val_text with every order:
     (best order, {order: bits/char}, the fitted tables)."""
     ngrams = fit_ngrams(train_text, vocab, max_order)
-    bits = {n: bits_of(ngram_probs(ngrams, n, val_text))
-            for n in range(1, max_order + 1)}
+    bits = {n: -sum(map(math.log2, ngram_probs(ngrams, n, val_text)))
+            / (len(val_text) - 1) for n in range(1, max_order + 1)}
     return min(bits, key=bits.get), bits, ngrams
 
 
-def counting_line(model, vocab, train_text, val_text, text, name, s):
-    """The model against the best n-gram on text (called `name`), fitted on
-    train_text, its order picked on val_text."""
+def counting_line(logs, vocab, train_text, val_text, text, name, s):
+    """The network (logs: its ln p of each char of text but the first)
+    against the best n-gram on text (called `name`), fitted on train_text,
+    its order picked on val_text: (the line, the n-gram's p of each)."""
     start = time.monotonic()
     counted = train_text[-s.ngram_max_chars:]        # about 0.7 GB a million
     best, _, ngrams = ngram_baseline(counted, val_text, vocab, s.ngram_order)
-    ngram = bits_of(ngram_probs(ngrams, best, text))
-    net = evaluate(model, encode(text, vocab))
+    probs = ngram_probs(ngrams, best, text)
+    ngram = -sum(map(math.log2, probs)) / len(probs)
+    net = -sum(logs) / len(logs) / math.log(2)
     return (f"{best}-gram (Kneser–Ney) on the same {name}: {ngram:#.4g} "
             f"bits/char; the model's {net:#.4g} is {abs(net - ngram):#.3g} "
             f"{'worse' if net > ngram else 'better'} (best of orders "
             f"1-{s.ngram_order}, {time.monotonic() - start:.1f} s)" + (
                 f"; counted the last {len(counted):,} training chars"
-                if len(counted) < len(train_text) else ""))
+                if len(counted) < len(train_text) else "")), probs
 
 
 # --- measuring: --evaluate, the copy check, --compare ------------------------
@@ -1838,9 +1845,7 @@ def training_texts(model_path, checkpoint, vocab):
     if not isinstance(data, str):
         return None, f"{model_path} does not name its data file"
     path = data if os.path.isfile(data) else os.path.join(
-        os.path.dirname(model_path), data)
-    if not os.path.isfile(path):
-        return None, f"its data file {data} was not found"
+        os.path.dirname(model_path), data)            # here, or beside it
     try:
         text = read_text(path)
     except UserError as e:
@@ -1873,25 +1878,125 @@ def run_evaluate(cmd):
     if len(text) < 2:
         raise UserError(f"--evaluate file {path} has fewer than 2 "
                         f"characters that {model_path} knows")
-    ids = encode(text, vocab)
-    print(f"{path}: {evaluate(model, ids):#.4g} bits/char over "
-          f"{len(ids) - 1:,} predictions ({model_path}: {checkpoint['cell']}"
+    logs = log_probs(model, encode(text, vocab))
+    net = [-v / math.log(2) for v in logs]          # bits of each char
+    print(f"{path}: {sum(net) / len(net):#.4g} bits/char over "
+          f"{len(net):,} predictions ({model_path}: {checkpoint['cell']}"
           f", hidden {len(model.V[0])})")
-    yardstick(cmd, model, vocab, checkpoint, text, path)
+    probs = yardstick(cmd, logs, vocab, checkpoint, text, path)
+    if probs is None:
+        return
+    counted = [-math.log2(p) for p in probs]
+    for heading, rows in compared(text, net, counted):
+        print(heading)
+        for label, n, a, b, note in rows:
+            print(f"{label:<15} {n:>7,}  {a:>7.3f}  {b:>8.3f}  {note}"
+                  .rstrip())
+    page = beside(model_path, "evaluate.html")
+    write_atomically(page, evaluate_page(text, net, counted, (
+        f"{path}: where {model_path} ({checkpoint['cell']}, hidden "
+        f"{len(model.V[0])}) beats counting and where it loses")))
+    print(f"wrote {page}")
 
 
-def yardstick(cmd, model, vocab, checkpoint, text, name):
+def yardstick(cmd, logs, vocab, checkpoint, text, name):
     """The counting baseline on the same text, when the model's data file
-    is at hand; else a notice that says why not."""
+    is at hand, and its p of each char but the first; else a notice that
+    says why not, and None."""
     texts, why = training_texts(cmd.s.model_path, checkpoint, vocab)
     if texts is None:
-        print(f"notice: no n-gram comparison: {why}")
-        return
+        return print(f"notice: no n-gram comparison: {why}")
     if text in texts[0] or texts[0] in text:         # the training part
         print(f"notice: {name} is or holds text {cmd.s.model_path} was "
               f"trained on; its bits/char (and the n-gram's) measure memory, "
               f"not prediction: measure on held-out text")
-    print(counting_line(model, vocab, *texts, text, "text", cmd.s))
+    line, probs = counting_line(logs, vocab, *texts, text, "text", cmd.s)
+    print(line)
+    return probs
+
+
+# --- measuring: where the network wins and loses -----------------------------
+# --evaluate also compares the two models character by character: by the
+# kind of position, by the distance from a closing bracket or quote to its
+# opener, and on a page of the text coloured by the bits the network saves.
+
+KINDS = {"word start": "a letter, digit or _ after any other character",
+         "inside a word": "a letter, digit or _ after one of those",
+         "space": "whitespace other than a newline", "newline": "a newline",
+         "punctuation": "Unicode category P: . , ; ' \" ( ) - ...",
+         "other": "the rest: symbols such as + = < $ ..."}
+CLOSERS = {")": "(", "]": "[", "}": "{", "”": "“"}       # these nest
+DISTANCES = {"1-5": 5, "6-20": 20, "21-80": 80, "81+": math.inf}
+
+
+def kind_of(before, ch):
+    """The kind (in KINDS) of the position where ch is predicted after
+    the character `before`."""
+    if ch.isspace():
+        return "newline" if ch == "\n" else "space"
+    if re.match(r"\w", ch):                        # a letter, digit or _
+        return "inside a word" if re.match(r"\w", before) else "word start"
+    return "punctuation" if unicodedata.category(ch)[0] == "P" else "other"
+
+
+def closers(text):
+    """[(position, distance to its opener)] of each closing bracket or
+    quote of text. Brackets nest: a closer pairs with the opener on top of
+    the stack if that is its own. Quotes " and ' alternate: each second
+    one closes, and a ' between two word characters (don't) is no quote."""
+    stack, quotes, found = [], {}, []
+    for t, ch in enumerate(text):
+        if ch in CLOSERS.values():
+            stack.append((ch, t))
+        elif ch in CLOSERS and stack and stack[-1][0] == CLOSERS[ch]:
+            found.append((t, t - stack.pop()[1]))
+        elif ch in "\"'" and not re.fullmatch(r"\w'\w", text[t - 1:t + 2]):
+            if ch in quotes:
+                found.append((t, t - quotes.pop(ch)))
+            else:
+                quotes[ch] = t
+    return found
+
+
+def compared(text, net, counted):
+    """The tables [(heading, rows)], each row (label, count, the network's
+    figure, counting's, note); net and counted: the bits of each char of
+    text[1:]. Bits/char by kind of position; then, if text has closers,
+    their mean probability by distance to the opener."""
+    kinds, far = {kind: [] for kind in KINDS}, {bin: [] for bin in DISTANCES}
+    for t in range(1, len(text)):
+        kinds[kind_of(text[t - 1], text[t])].append(t)
+    for t, d in closers(text):
+        far[next(bin for bin, most in DISTANCES.items() if d <= most)] += [t]
+
+    def rows(groups, of, notes):
+        return [(label, len(ts), *(sum(of(bits[t - 1]) for t in ts) / len(ts)
+                                   for bits in (net, counted)), notes[label])
+                for label, ts in groups.items() if ts]
+    return [("by the kind of position, the character predicted; bits/char"
+             "\nkind              count  network  counting", rows(
+                 kinds, float, KINDS))] + [(
+        "closing brackets ( [ { “ and quotes \" ' by distance to the "
+        "opener; mean p\ndistance          count  network  counting",
+        rows(far, lambda b: 2 ** -b, dict.fromkeys(DISTANCES, "")))] * any(
+            far.values())
+
+
+def evaluate_page(text, net, counted, title):
+    """evaluate.html: each character after the first, blue where the
+    network needs fewer bits than counting, red where more (full strength
+    at 4 bits of difference), both figures on hover."""
+    key = " ... ".join(f'<span style="{unit_style(v / 4)}">{words}</span>'
+                       for v, words in [(-4, "the network saves 4 bits"),
+                                        (0, "the same"), (4, "loses 4")])
+    return text_page(title, f"Each character after the first, coloured by "
+                     f"the bits the network needs to predict it less the "
+                     f"counting baseline's: {key} or more. Hover a character "
+                     f"for both.", [(
+                         "the network's bits less counting's", "", text[1:],
+                         [a - b for a, b in zip(net, counted)],
+                         [f"network {a:.2f} bits, counting {b:.2f}"
+                          for a, b in zip(net, counted)], 4.0)])
 
 
 def copy_check(generated, train_text):
@@ -1976,26 +2081,19 @@ def chart_axes(series, log=False):
     is log10 of the value and the ticks are whole decades."""
     points = [point for *_, line in series for point in line]
     low, high = min(y for _, y in points), max(y for _, y in points)
-    return ticks(0, max(x for x, _ in points)), (
-        decades(low, high) if log else ticks(low, high))
+    return ticks(0, max(x for x, _ in points)), ticks(low, high, whole=log)
 
 
-def decades(low, high, count=8):
-    """Whole-number ticks from the first decade at or above high down to
-    <= low, about `count` steps, an even number of them."""
-    top, bottom = math.ceil(high), math.floor(low)
-    step = next(m for m in (1, 2, 5, 10, 20, 50, 100)
-                if (top - bottom) / m <= count)
-    steps = max(2, math.ceil((top - bottom) / step))
-    steps += steps % 2                               # even: a middle tick
-    return [top - k * step for k in reversed(range(steps + 1))]
-
-
-def ticks(low, high, count=6):
-    """About `count` round-numbered ticks from <= low to >= high."""
+def ticks(low, high, count=6, whole=False):
+    """About `count` round-numbered ticks from <= low to >= high; whole
+    (for log10 values): whole steps down from the first at or above high."""
     raw = max(high - low, 1e-9) / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if whole:                                        # decades
+        step, top = math.ceil(step), math.ceil(high)
+        return [top - k * step for k in reversed(range(
+            max(1, math.ceil((top - low) / step)) + 1))]
     first, last = math.floor(low / step), math.ceil(high / step)
     return [round(k * step, 10) for k in range(first, max(last, first + 1)
                                                + 1)]
@@ -2041,16 +2139,14 @@ def svg_chart(series, title, x_name="iteration",
              f'<rect width="{width}" height="{height}" fill="white"/>',
              f'<text x="{width / 2}" y="28" text-anchor="middle" '
              f'font-size="15">{html.escape(title)}</text>']
-    for x in x_ticks:                                         # vertical grid
-        parts.append(f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" '
-                     f'y2="{height - bottom}" stroke="#ddd"/><text x="'
-                     f'{sx(x):.1f}" y="{height - bottom + 18}" text-anchor='
-                     f'"middle">{x:g}</text>')
-    for y in y_ticks:                                         # horizontal grid
-        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" x2="'
-                     f'{width - right}" y2="{sy(y):.1f}" stroke="#ddd"/>'
-                     f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" text-anchor='
-                     f'"end">{y_label(y)}</text>')
+    grid = [(sx(x), top, sx(x), height - bottom, sx(x), height - bottom
+             + 18, "middle", f"{x:g}") for x in x_ticks] + [
+        (left, sy(y), width - right, sy(y), left - 8, sy(y) + 4, "end",
+         y_label(y)) for y in y_ticks]                # vertical, horizontal
+    parts += [f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="'
+              f'{by:.1f}" stroke="#ddd"/><text x="{tx:.1f}" y="{ty:.1f}" '
+              f'text-anchor="{anchor}">{label}</text>'
+              for ax, ay, bx, by, tx, ty, anchor, label in grid]
     parts.append(f'<path d="M{left},{top} V{height - bottom} H{width - right}'
                  f'" fill="none" stroke="black"/><text x="'
                  f'{(left + width - right) / 2}" y="{height - 12}" '
@@ -2496,8 +2592,9 @@ def end_of_run(cmd, model, vocab, text, run, prime_ids, chart):
         shown.display(shown.SVG(filename=chart))
     train_text, val_text = split_data(text, s.validation_fraction)
     if val_text:                                     # the yardstick
-        print(counting_line(model, vocab, train_text, val_text, val_text,
-                            "validation text", s))
+        print(counting_line(log_probs(model, encode(val_text, vocab)), vocab,
+                            train_text, val_text, val_text,
+                            "validation text", s)[0])
     if not s.sample_length:
         return
     rng = random.Random(s.seed + 1)           # not the checkpoints' stream
@@ -2542,7 +2639,7 @@ def run_predict(cmd):
     if logs:
         print(f"average: {-sum(logs) / len(logs) / math.log(2):.2f} "
               f"bits/char over {len(logs)} predictions")
-        yardstick(cmd, model, vocab, checkpoint, cmd.args.predict,
+        yardstick(cmd, logs, vocab, checkpoint, cmd.args.predict,
                   "--predict text")
 
 

@@ -5,6 +5,7 @@ import math
 import os
 import shutil
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 import pytest
 
@@ -53,7 +54,9 @@ def test_evaluate_equals_a_direct_computation(trained, tmp_path):
     assert lines[0].startswith(f"{path}: {expected:#.4g} bits/char over "
                                f"{len(text) - 1} predictions")
     assert "-gram (Kneser–Ney) on the same text" in lines[1]
-    assert len(lines) == 2                  # no mixture line any more
+    assert lines[2].startswith("by the kind of position")  # then its rows
+    assert lines[-1] == f"wrote {folder / 'evaluate.html'}"
+    assert not any("closing" in line for line in lines)   # no quotes here
 
 
 def test_evaluate_skips_unknown_characters_in_both_scores(trained, tmp_path):
@@ -106,6 +109,134 @@ def test_evaluate_without_the_data_file_says_so(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "notice: no n-gram comparison" in result.stdout
     assert "data.txt was not found" in result.stdout
+
+
+# --- where the network wins and loses ---------------------------------------
+
+QUOTED = ('Once (upon [a] time) a "cat" sat; it\'s a cat\'s mat.\n'
+          "The dog said 'a rat' (to the sea).\n") * 4
+
+
+@pytest.fixture(scope="module")
+def quoted(tmp_path_factory):
+    """A folder with quoted.txt, a text with brackets and quotes, and
+    model.json trained on it in-process (20 steps)."""
+    folder = tmp_path_factory.mktemp("quoted")
+    write(folder, "quoted.txt", QUOTED)
+    result = cli(folder, *TINY, "--data", "quoted.txt")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def both_bits(folder, text):
+    """(the network's, the n-gram's) bits of each char of text[1:], as
+    --evaluate scores them, for model.json in folder."""
+    model, vocab, _, checkpoint = rnn.load_model(str(folder / "model.json"))
+    logs = rnn.log_probs(model, rnn.encode(text, vocab))
+    texts, _ = rnn.training_texts(str(folder / "model.json"), checkpoint,
+                                  vocab)
+    _, probs = rnn.counting_line(logs, vocab, *texts, text, "t",
+                                 rnn.settings())
+    return [-v / math.log(2) for v in logs], [-math.log2(p) for p in probs]
+
+
+def test_each_kind_of_position_by_its_definition():
+    # the character predicted, and for letters the one before it
+    cases = [(" ", "a", "word start"), (".", "T", "word start"),
+             ("a", "b", "inside a word"), ("x", "_", "inside a word"),
+             ("_", "9", "inside a word"), ("a", " ", "space"),
+             ("a", "\t", "space"), ("a", "\n", "newline"),
+             ("a", ".", "punctuation"), ("a", "'", "punctuation"),
+             ("a", "(", "punctuation"), ("a", "—", "punctuation"),
+             ("a", "“", "punctuation"), ("a", "+", "other"),
+             ("a", "=", "other"), ("a", "$", "other")]
+    for before, ch, kind in cases:
+        assert rnn.kind_of(before, ch) == kind, (before, ch)
+    assert set(rnn.KINDS) == {kind for _, _, kind in cases}
+
+
+def test_the_kinds_add_up_to_the_overall_figures(quoted):
+    # every char scored is of one kind: the counts add up, and the
+    # count-weighted means are the overall bits/char; 1e-9: sums of
+    # a few hundred floats in another order
+    text = QUOTED[:150]
+    net, counted = both_bits(quoted, text)
+    (heading, kinds), *_ = rnn.compared(text, net, counted)
+    assert heading.startswith("by the kind of position")
+    assert sum(n for _, n, _, _, _ in kinds) == len(text) - 1
+    for k, bits in [(2, net), (3, counted)]:
+        weighted = sum(row[1] * row[k] for row in kinds) / (len(text) - 1)
+        assert abs(weighted - sum(bits) / len(bits)) < 1e-9
+    assert all(note == rnn.KINDS[kind] for kind, _, _, _, note in kinds)
+
+
+def test_closers_pair_by_nesting_and_by_alternation():
+    # brackets nest; a closer that is not the top opener's pairs with
+    # nothing; each second " (or ') closes; the ' of don't is no quote
+    text = 'a(b[c]d)e "f" don\'t (x] \'yy\' ) "'
+    # 0 a, 1 (, 3 [, 5 ], 7 ), 10 ", 12 ", 17 ' (don't), 20 (, 22 ] (the
+    # top is "(": no pair), 24 ', 27 ', 29 ) (to 20), 31 " (opens, unclosed)
+    assert rnn.closers(text) == [(5, 2), (7, 6), (12, 2), (27, 3), (29, 9)]
+    assert rnn.closers("no brackets, no quotes; don't.") == []
+
+
+def test_closers_are_grouped_by_distance(quoted):
+    # distances 1, 5 | 6, 20 | 21, 80 | 81 and more: each in its bin; the
+    # mean p is of 2 ** -bits, within (0, 1]
+    text = "()(" + "a" * 3 + ")" + "(" + "a" * 5 + ")(" + "a" * 19 + ")(" \
+        + "a" * 20 + ")(" + "a" * 79 + ")(" + "a" * 80 + ")"
+    net = counted = [1.0] * (len(text) - 1)             # p = 0.5 each
+    tables = rnn.compared(text, net, counted)
+    assert tables[1][0].startswith("closing brackets")
+    rows = tables[1][1]
+    assert [(label, n) for label, n, _, _, _ in rows] == [
+        ("1-5", 2), ("6-20", 2), ("21-80", 2), ("81+", 1)]
+    assert all(abs(a - 0.5) < 1e-12 and abs(b - 0.5) < 1e-12
+               for _, _, a, b, _ in rows)              # 1e-12: 2 ** -1
+    assert len(rnn.compared("no closers here.", [1.0] * 15, [1.0] * 15)) == 1
+
+
+class Spans(HTMLParser):
+    """The spans of a page with a style: (data-v, title, style, text)."""
+    def __init__(self):
+        super().__init__()
+        self.spans, self.open = [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "span" and "data-v" in attrs:
+            self.open = [float(attrs["data-v"]), attrs["title"],
+                         attrs["style"], ""]
+            self.spans.append(self.open)
+
+    def handle_data(self, data):
+        if self.open is not None:
+            self.open[3] += data
+
+    def handle_endtag(self, tag):
+        self.open = None
+
+
+def test_evaluate_prints_both_tables_and_writes_the_page(quoted, tmp_path):
+    # held-out text with quotes and brackets: the kinds, the closers, and
+    # evaluate.html, a coloured span per char scored, both figures on hover
+    text = 'The cat said "a rat" (to [the] sea).\nOnce a dog\'s mat.\n'
+    path = write(tmp_path, "held.txt", text)
+    result = cli(quoted, "--evaluate", path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "by the kind of position" in out and "closing brackets" in out
+    assert out.splitlines()[-1] == "wrote evaluate.html"    # beside model
+    page = (quoted / "evaluate.html").read_text(encoding="utf-8")
+    parser = Spans()
+    parser.feed(page)
+    assert "".join(s[3] for s in parser.spans) == text[1:]
+    net, counted = both_bits(quoted, text)
+    for (v, title, style, _), a, b in zip(parser.spans, net, counted):
+        assert v == a - b                                # exact repr
+        assert title.startswith(f"network {a:.2f} bits, counting {b:.2f}")
+        assert style == rnn.unit_style(v / 4)            # full at 4 bits
+    assert len(parser.spans) == len(text) - 1
 
 
 # --- the Kneser-Ney baseline -------------------------------------------------
@@ -226,10 +357,12 @@ def test_baseline_counts_at_most_ngram_max_chars():
     model = rnn.RNN(len(set(STORY)), 4, seed=1)
     vocab = sorted(set(STORY))
     train, val = STORY[:-60], STORY[-60:]
-    line = rnn.counting_line(model, vocab, train, val, val, "val",
-                             rnn.settings(ngram_max_chars=100))
+    logs = rnn.log_probs(model, rnn.encode(val, vocab))
+    line, probs = rnn.counting_line(logs, vocab, train, val, val, "val",
+                                    rnn.settings(ngram_max_chars=100))
     assert line.endswith("; counted the last 100 training chars")
-    line = rnn.counting_line(model, vocab, train, val, val, "val",
-                             rnn.settings(ngram_max_chars=len(train)))
+    assert len(probs) == len(logs) == len(val) - 1   # a p per char scored
+    line, _ = rnn.counting_line(logs, vocab, train, val, val, "val",
+                                rnn.settings(ngram_max_chars=len(train)))
     assert "counted the last" not in line
     assert "\n" not in line                      # one line, as its name says

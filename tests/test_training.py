@@ -202,7 +202,8 @@ def test_default_run_writes_the_committed_vocab_and_config(tmp_path, monkeypatch
         run.history["train"].append([1, 5.0])
         after_update(True)              # the first checkpoint writes them
     monkeypatch.setattr(rnn, "train", no_training)
-    monkeypatch.setattr(rnn, "counting_line", lambda *args: "")  # n-grams
+    monkeypatch.setattr(rnn, "counting_line",
+                        lambda *args: ("", []))              # no n-grams
     assert rnn.main(["--sample-length", "0"]) == 0
     for name in ("vocab.json", "config.json"):
         assert (tmp_path / name).read_bytes() == committed(name), name
