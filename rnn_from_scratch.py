@@ -1625,10 +1625,10 @@ def unit_style(value):
     return f"background:rgb({color});color:black"
 
 
-def text_page(title, intro, rows):
+def text_page(title, intro, chars, tips, rows, scale=None):
     """A self-contained HTML page: title, intro (HTML), then for each row
-    (heading, attributes, chars, values, tips, scale) the chars, each on
-    unit_style(value / scale), with its value in data-v and tip on hover."""
+    (heading, values, name, attributes) the chars, each on unit_style(value
+    / scale) (scale: by default the row's largest |value|, if beyond 1)."""
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8">',
              f"<title>{html.escape(title)}</title><style>"
              "body{font-family:sans-serif;margin:2em}"
@@ -1637,39 +1637,18 @@ def text_page(title, intro, rows):
              ".row span:hover{outline:2px solid #fb0}"
              '.nl::before{content:"\\21B5";opacity:.6}</style></head><body>',
              f"<h1>{html.escape(title)}</h1><p>{intro}</p>"]
-    for heading, attributes, chars, values, tips, scale in rows:
+    for heading, values, name, attributes in rows:
+        size = scale or max(1.0, *map(abs, values))
         spans = []
         for ch, v, tip in zip(chars, values, tips):
             kind = ' class="nl"' if ch == "\n" else ""
-            spans.append(f'<span{kind} data-v="{v!r}" title="'
-                         f'{html.escape(tip)}" style="{unit_style(v / scale)}'
-                         f'">{html.escape(ch)}</span>')
+            hover = html.escape(f"{name}: {v:+.3f}\n{tip}")
+            spans.append(f'<span{kind} data-v="{v!r}" title="{hover}" '
+                         f'style="{unit_style(v / size)}">'
+                         f'{html.escape(ch)}</span>')
         parts.append(f'<h3>{html.escape(heading)}</h3><div class="row" '
                      f'{attributes}>{"".join(spans)}</div>')
     return "\n".join(parts + ["</body></html>"]) + "\n"
-
-
-def activations_page(vocab, text, probs, rows, title):
-    """activations.html: for each row (heading, values, name, attributes)
-    the text, each character's background its value after reading it
-    (divided by the largest |value| if that is beyond 1); a hover shows
-    the value and the model's top 3 next characters."""
-    tips = []
-    for p in probs:
-        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
-        tips.append("  ".join(f"{vocab[i]!r} {p[i]:.2f}" for i in top))
-    key = " ... ".join(f'<span style="{unit_style(v)}">{v:+g}</span>'
-                       for v in (-1, 0, 1)).replace("+0", "0")
-    return text_page(title, (
-        f"Each row is the text, every character's background the value, "
-        f"after reading it, of a property of the text or of one unit: {key} "
-        f"(scaled to ±1 if it goes further). A negative r: the unit goes "
-        f"down as the property goes up. Hover a character for the value and "
-        f"the model's top 3 guesses for the next character."), [
-            (heading, attributes, text, values, [
-                f"{name}: {v:+.3f}\nnext: {tip}"
-                for v, tip in zip(values, tips)], max(1.0, *map(abs, values)))
-            for heading, values, name, attributes in rows])
 
 
 def page_rows(properties, found, traces, units):
@@ -1840,8 +1819,7 @@ def counting_line(logs, vocab, train_text, val_text, text, name, s):
 def training_texts(model_path, checkpoint, vocab):
     """((training text, validation text) of the model's data file, None),
     or (None, why not) if it is not at hand, changed or not split."""
-    config = checkpoint["config"]
-    data = config.get("data")
+    data = checkpoint["config"].get("data")
     if not isinstance(data, str):
         return None, f"{model_path} does not name its data file"
     path = data if os.path.isfile(data) else os.path.join(
@@ -1852,7 +1830,7 @@ def training_texts(model_path, checkpoint, vocab):
         return None, str(e)
     if sorted(set(text)) != vocab:
         return None, f"{path} has changed since training"
-    fraction = config.get("validation_fraction")
+    fraction = checkpoint["config"].get("validation_fraction")
     if type(fraction) not in (int, float) or not 0 <= fraction < 1:
         fraction = VALIDATION_FRACTION
     train_text, val_text = split_data(text, fraction)
@@ -1893,9 +1871,8 @@ def run_evaluate(cmd):
             print(f"{label:<15} {n:>7,}  {a:>7.3f}  {b:>8.3f}  {note}"
                   .rstrip())
     page = beside(model_path, "evaluate.html")
-    write_atomically(page, evaluate_page(text, net, counted, (
-        f"{path}: where {model_path} ({checkpoint['cell']}, hidden "
-        f"{len(model.V[0])}) beats counting and where it loses")))
+    write_atomically(page, evaluate_page(text, net, counted, f"{path}: "
+                                         f"{model_path} against counting"))
     print(f"wrote {page}")
 
 
@@ -1930,8 +1907,7 @@ DISTANCES = {"1-5": 5, "6-20": 20, "21-80": 80, "81+": math.inf}
 
 
 def kind_of(before, ch):
-    """The kind (in KINDS) of the position where ch is predicted after
-    the character `before`."""
+    """The kind (in KINDS) of the position where ch follows `before`."""
     if ch.isspace():
         return "newline" if ch == "\n" else "space"
     if re.match(r"\w", ch):                        # a letter, digit or _
@@ -1959,44 +1935,44 @@ def closers(text):
 
 
 def compared(text, net, counted):
-    """The tables [(heading, rows)], each row (label, count, the network's
-    figure, counting's, note); net and counted: the bits of each char of
-    text[1:]. Bits/char by kind of position; then, if text has closers,
-    their mean probability by distance to the opener."""
+    """[(heading, rows (label, count, the network's, counting's, note))]:
+    bits/char by kind of position, then closers' mean p by distance to the
+    opener if text has any; net, counted: the bits of each of text[1:]."""
     kinds, far = {kind: [] for kind in KINDS}, {bin: [] for bin in DISTANCES}
     for t in range(1, len(text)):
         kinds[kind_of(text[t - 1], text[t])].append(t)
     for t, d in closers(text):
         far[next(bin for bin, most in DISTANCES.items() if d <= most)] += [t]
 
-    def rows(groups, of, notes):
+    def rows(groups, of):
         return [(label, len(ts), *(sum(of(bits[t - 1]) for t in ts) / len(ts)
-                                   for bits in (net, counted)), notes[label])
-                for label, ts in groups.items() if ts]
-    return [("by the kind of position, the character predicted; bits/char"
-             "\nkind              count  network  counting", rows(
-                 kinds, float, KINDS))] + [(
-        "closing brackets ( [ { “ and quotes \" ' by distance to the "
-        "opener; mean p\ndistance          count  network  counting",
-        rows(far, lambda b: 2 ** -b, dict.fromkeys(DISTANCES, "")))] * any(
-            far.values())
+                                   for bits in (net, counted)),
+                 KINDS.get(label, "")) for label, ts in groups.items() if ts]
+    tables = [("by the kind of position, the character predicted; bits/char"
+               "\nkind              count  network  counting",
+               rows(kinds, float))]
+    if any(far.values()):
+        tables.append(("closing brackets ( [ { “ and quotes \" ' by distance "
+                       "to the opener; mean p\ndistance          count  "
+                       "network  counting", rows(far, lambda b: 2 ** -b)))
+    return tables
 
 
 def evaluate_page(text, net, counted, title):
-    """evaluate.html: each character after the first, blue where the
-    network needs fewer bits than counting, red where more (full strength
-    at 4 bits of difference), both figures on hover."""
+    """evaluate.html: each char after the first, blue where the network
+    needs fewer bits than counting, red where more (full at 4 bits)."""
     key = " ... ".join(f'<span style="{unit_style(v / 4)}">{words}</span>'
                        for v, words in [(-4, "the network saves 4 bits"),
                                         (0, "the same"), (4, "loses 4")])
     return text_page(title, f"Each character after the first, coloured by "
                      f"the bits the network needs to predict it less the "
                      f"counting baseline's: {key} or more. Hover a character "
-                     f"for both.", [(
-                         "the network's bits less counting's", "", text[1:],
-                         [a - b for a, b in zip(net, counted)],
-                         [f"network {a:.2f} bits, counting {b:.2f}"
-                          for a, b in zip(net, counted)], 4.0)])
+                     f"for both.", text[1:], [
+                         f"network {a:.2f} bits, counting {b:.2f} bits"
+                         for a, b in zip(net, counted)], [(
+                             "network less counting", [a - b for a, b in zip(
+                                 net, counted)], "network less counting, "
+                             "bits", 'data-row="saved"')], scale=4.0)
 
 
 def copy_check(generated, train_text):
@@ -2667,9 +2643,21 @@ def run_activations(cmd):
     properties = text_properties(text)
     found = best_units(properties, traces)
     title = f"{path}: {cmd.s.cell}, hidden {cmd.s.hidden_size}: "
+    tips = []                           # the model's top 3 next characters
+    for p in probs:
+        top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
+        tips.append("next: " + "  ".join(f"{vocab[i]!r} {p[i]:.2f}"
+                                         for i in top))
+    key = " ... ".join(f'<span style="{unit_style(v)}">{v:+g}</span>'
+                       for v in (-1, 0, 1)).replace("+0", "0")
     page = beside(path, "activations.html")
-    write_atomically(page, activations_page(vocab, text, probs, page_rows(
-        properties, found, traces, units), title + "single units"))
+    write_atomically(page, text_page(title + "single units", (
+        f"Each row is the text, every character's background the value, "
+        f"after reading it, of a property of the text or of one unit: {key} "
+        f"(scaled to ±1 if it goes further). A negative r: the unit goes "
+        f"down as the property goes up. Hover a character for the value and "
+        f"the model's top 3 guesses for the next character."), text, tips,
+        page_rows(properties, found, traces, units)))
     print(f"wrote {page}")
     print_found(found, len(text))
     print("units given with --units:" if given is not None else

@@ -234,7 +234,7 @@ def test_evaluate_prints_both_tables_and_writes_the_page(quoted, tmp_path):
     net, counted = both_bits(quoted, text)
     for (v, title, style, _), a, b in zip(parser.spans, net, counted):
         assert v == a - b                                # exact repr
-        assert title.startswith(f"network {a:.2f} bits, counting {b:.2f}")
+        assert title.endswith(f"network {a:.2f} bits, counting {b:.2f} bits")
         assert style == rnn.unit_style(v / 4)            # full at 4 bits
     assert len(parser.spans) == len(text) - 1
 
