@@ -1897,6 +1897,8 @@ def yardstick(cmd, logs, vocab, checkpoint, text, name):
 # kind of position, by the distance from a closing bracket or quote to its
 # opener, and on a page of the text coloured by the bits the network saves.
 
+# a position's kind: that of the character predicted, and for a letter,
+# digit or _ (a word character, regex \w) that of the one before it too
 KINDS = {"word start": "a letter, digit or _ after any other character",
          "inside a word": "a letter, digit or _ after one of those",
          "space": "whitespace other than a newline", "newline": "a newline",
@@ -1948,8 +1950,8 @@ def compared(text, net, counted):
         return [(label, len(ts), *(sum(of(bits[t - 1]) for t in ts) / len(ts)
                                    for bits in (net, counted)),
                  KINDS.get(label, "")) for label, ts in groups.items() if ts]
-    tables = [("by the kind of position, the character predicted; bits/char"
-               "\nkind              count  network  counting",
+    tables = [("bits/char by kind of position (the char predicted, and the "
+               "one before)\nkind              count  network  counting",
                rows(kinds, float))]
     if any(far.values()):
         tables.append(("closing brackets ( [ { “ and quotes \" ' by distance "

@@ -54,7 +54,7 @@ def test_evaluate_equals_a_direct_computation(trained, tmp_path):
     assert lines[0].startswith(f"{path}: {expected:#.4g} bits/char over "
                                f"{len(text) - 1} predictions")
     assert "-gram (Kneser–Ney) on the same text" in lines[1]
-    assert lines[2].startswith("by the kind of position")  # then its rows
+    assert lines[2].startswith("bits/char by kind of position")
     assert lines[-1] == f"wrote {folder / 'evaluate.html'}"
     assert not any("closing" in line for line in lines)   # no quotes here
 
@@ -162,7 +162,7 @@ def test_the_kinds_add_up_to_the_overall_figures(quoted):
     text = QUOTED[:150]
     net, counted = both_bits(quoted, text)
     (heading, kinds), *_ = rnn.compared(text, net, counted)
-    assert heading.startswith("by the kind of position")
+    assert heading.startswith("bits/char by kind of position")
     assert sum(n for _, n, _, _, _ in kinds) == len(text) - 1
     for k, bits in [(2, net), (3, counted)]:
         weighted = sum(row[1] * row[k] for row in kinds) / (len(text) - 1)
@@ -225,7 +225,8 @@ def test_evaluate_prints_both_tables_and_writes_the_page(quoted, tmp_path):
     result = cli(quoted, "--evaluate", path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "by the kind of position" in out and "closing brackets" in out
+    assert "bits/char by kind of position" in out
+    assert "closing brackets" in out
     assert out.splitlines()[-1] == "wrote evaluate.html"    # beside model
     page = (quoted / "evaluate.html").read_text(encoding="utf-8")
     parser = Spans()
