@@ -1484,7 +1484,7 @@ GATES_IN_CACHE = {   # (gate, its place in step_forward's cache, its name)
 
 def text_properties(text):
     """{name: [its value at t for t = 0..len(text)-1]} for PROPERTIES."""
-    values = {name: [] for name, _ in PROPERTIES}
+    rows = []                                        # a tuple per character
     quotes = squotes = depth = column = indent = word = sentence = 0
     for ch in text:
         quotes += ch == '"'
@@ -1497,12 +1497,10 @@ def text_properties(text):
         column = 0 if ch == "\n" else column + 1
         word = 0 if ch in " \n" else word + 1
         sentence = 0 if ch in ".!?" else sentence + 1
-        for name, value in [("quote", quotes % 2), ("squote", squotes % 2),
-                            ("bracket", int(depth > 0)), ("depth", depth),
-                            ("column", column), ("indent", indent),
-                            ("word", word), ("sentence", sentence)]:
-            values[name].append(value)
-    return values
+        rows.append((quotes % 2, squotes % 2, int(depth > 0), depth, column,
+                     indent, word, sentence))        # PROPERTIES' order
+    return {name: list(values) for (name, _), values in
+            zip(PROPERTIES, zip(*rows))}
 
 
 def trace(model, ids):
@@ -1597,13 +1595,11 @@ def units_to_show(traces, given, count=8):
         return [("h", u) for u in sorted(
             range(hidden), key=lambda u: slowness([h[u] for h in hs]),
             reverse=True)[:count]]
-    units = []
-    for part in given.replace(" ", "").split(","):
-        trace, number = (part[0], part[1:]) if part[:1] in ("h", "s") else (
-            "h", part)
-        if number.isdigit() and int(number) < hidden and trace in traces:
-            units.append((trace, int(number)))
-    if len(units) != len(given.split(",")) or len(set(units)) != len(units):
+    found = [re.fullmatch(r"([hs]?)([0-9]+)", part.replace(" ", ""))
+             for part in given.split(",")]
+    units = [(m[1] or "h", int(m[2])) for m in found if m]
+    if len(units) < len(found) or len(set(units)) < len(units) or any(
+            u >= hidden or trace not in traces for trace, u in units):
         cell_state = f", s0 to s{hidden - 1}" if "s" in traces else ""
         raise UserError(f"--units must be distinct units, 0 to {hidden - 1} "
                         f"(or h0 to h{hidden - 1}{cell_state}), "
@@ -1977,7 +1973,7 @@ def chart_axes(series, log=False):
     """(x_ticks, y_ticks) covering every point: round numbers, x from 0;
     with log, y is log10 of the value and the ticks are whole decades, the
     top one the first at or above the data."""
-    points = [point for *_, line in series for point in line]
+    points = [point for *_, line in series for point in line] or [(0, 0)]
     low, high = min(y for _, y in points), max(y for _, y in points)
     top = math.ceil(high) if log else 0
     return ticks(0, max(x for x, _ in points)), [
@@ -1987,7 +1983,7 @@ def chart_axes(series, log=False):
 def ticks(low, high, count=6, whole=False):
     """About `count` round-numbered ticks from <= low to >= high; with
     whole, whole numbers."""
-    raw = max(high - low, 1e-9) / count
+    raw = (high - low or 1) / count                  # one point: a unit
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     step = max(1, math.ceil(step)) if whole else step
@@ -2576,15 +2572,12 @@ def run_gradient_flow(cmd):
                                             in zip(heads, widths)), sep="\n")
     for k, row in enumerate(zip(*columns)):
         print(f"{k:>4}" + "".join(f"{v:>{w}.4g}" for v, w in zip(row, widths)))
-    series = [one for one in series if one[4]]
     svg_path = beside(paths[0], "gradient_flow.svg")
-    if series:
-        write_atomically(svg_path, svg_chart(
-            series, "how far back the gradient reaches: mean |d loss_t / d "
-            "h_(t-k)|", "k: steps back from the predicted character",
-            "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
-    print(f"chart: {svg_path}" if series else "notice: no chart: every "
-          "norm is 0 or infinite")
+    write_atomically(svg_path, svg_chart(
+        series, "how far back the gradient reaches: mean |d loss_t / d "
+        "h_(t-k)|", "k: steps back from the predicted character",
+        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
+    print(f"chart: {svg_path}")
 
 
 def run_activations(cmd):
