@@ -1934,7 +1934,7 @@ def run_compare(cmd):
                      f"{run.iteration * length:,}",
                      f"{run.seconds:,.1f}" if run.seconds else "-", *last])
         dark, light = PALETTE[k % len(PALETTE)]
-        label = f"{path} ({checkpoint['cell']})"
+        label = f"{path} ({checkpoint['cell']}, sequence {length})"
         drawn = [[(i * length, y) for i, y in history[key] if i]  # 0: a
                  for key in ("val", "train")]                 # mere guess
         series += [(f"val{k}", label, "o", dark, drawn[0]),

@@ -212,7 +212,9 @@ def test_compare_prints_a_table_and_an_svg_naming_each_model(trained,
     assert lines[2].split()[:2] == [gru, "gru"]
     svg = ET.parse(tmp_path / "compare.svg").getroot()
     texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
-    assert f"{rnn_path} (rnn)" in texts and f"{gru} (gru)" in texts
+    # named by file, cell and sequence length (TINY's 10)
+    assert f"{rnn_path} (rnn, sequence 10)" in texts
+    assert f"{gru} (gru, sequence 10)" in texts
     assert "characters trained (iterations × sequence length)" in texts
     curves = svg.iter("{http://www.w3.org/2000/svg}polyline")
     assert len(list(curves)) == 4               # val and train for each
