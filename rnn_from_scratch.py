@@ -854,6 +854,13 @@ def beside(model_path, name):
     return os.path.join(folder, name if stem == "model" else stem + "." + name)
 
 
+def trained_length(checkpoint):
+    """The sequence length a model file was trained with, or SEQUENCE_LENGTH
+    if its config does not say."""
+    length = checkpoint["config"].get("sequence_length")
+    return length if type(length) is int and length >= 1 else SEQUENCE_LENGTH
+
+
 def old_model_path(path):
     """NAME.old.EXT: where a new run keeps the model file it replaces."""
     root, ext = os.path.splitext(path)
@@ -1430,33 +1437,21 @@ def flow_norms(model, ids, steps):
     return norms
 
 
-def gradient_flow(model, vocab, text, steps, trained_steps, svg_path, title,
-                  source):
-    """--gradient-flow: the mean norm for each k and its ratio to k = 0,
-    printed and drawn on a log scale as svg_path."""
+def gradient_flow(model, vocab, text, steps, trained_steps, source):
+    """--gradient-flow for one model: (the mean norm for each k over text,
+    how many positions that is, a note on the k its training reached)."""
     ids = encode(text, vocab, "--gradient-flow text", source)
     if len(ids) < steps + 2:
         raise UserError(f"--gradient-flow text needs at least {steps + 2} "
                         f"characters with --flow-steps {steps}; it has "
                         f"{len(ids)}")
     norms = flow_norms(model, ids, steps)
-    means = [sum(col) / len(norms) for col in zip(*norms)]
     reach = (f"past k = {trained_steps - 1} the model was never trained to "
              f"use it" if steps > trained_steps else
              f"this table stops at k = {steps - 1}, within that reach")
-    print(f"mean |d loss_t / d h_(t-k)| over {len(norms)} positions of the "
-          f"text\nnote: training cut the gradient after {trained_steps} "
-          f"steps (--sequence-length); {reach}\n   k   mean norm   ratio to "
-          f"k=0")
-    for k, mean in enumerate(means):
-        print(f"{k:>4}  {mean:>10.4g}  {mean / means[0]:>13.4g}")
-    points = [(k, math.log10(mean)) for k, mean in enumerate(means)
-              if 0 < mean < math.inf]
-    write_atomically(svg_path, svg_chart(
-        [("flow", "mean norm", "*", "#1f77b4", points)], title,
-        "k: steps back from the predicted character",
-        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
-    print(f"chart: {svg_path}")
+    return [sum(col) / len(norms) for col in zip(*norms)], len(norms), (
+        f"training cut the gradient after {trained_steps} steps "
+        f"(--sequence-length); {reach}")
 
 
 # --- looking inside: units that mean something -------------------------------
@@ -1490,7 +1485,7 @@ GATES_IN_CACHE = {   # (gate, its place in step_forward's cache, its name)
 
 def text_properties(text):
     """{name: [its value at t for t = 0..len(text)-1]} for PROPERTIES."""
-    values = {name: [] for name, _ in PROPERTIES}
+    rows = []                                        # a tuple per character
     quotes = squotes = depth = column = indent = word = sentence = 0
     for ch in text:
         quotes += ch == '"'
@@ -1503,12 +1498,10 @@ def text_properties(text):
         column = 0 if ch == "\n" else column + 1
         word = 0 if ch in " \n" else word + 1
         sentence = 0 if ch in ".!?" else sentence + 1
-        for name, value in [("quote", quotes % 2), ("squote", squotes % 2),
-                            ("bracket", int(depth > 0)), ("depth", depth),
-                            ("column", column), ("indent", indent),
-                            ("word", word), ("sentence", sentence)]:
-            values[name].append(value)
-    return values
+        rows.append((quotes % 2, squotes % 2, int(depth > 0), depth, column,
+                     indent, word, sentence))        # PROPERTIES' order
+    return {name: list(values) for (name, _), values in
+            zip(PROPERTIES, zip(*rows))}
 
 
 def trace(model, ids):
@@ -1603,13 +1596,11 @@ def units_to_show(traces, given, count=8):
         return [("h", u) for u in sorted(
             range(hidden), key=lambda u: slowness([h[u] for h in hs]),
             reverse=True)[:count]]
-    units = []
-    for part in given.replace(" ", "").split(","):
-        trace, number = (part[0], part[1:]) if part[:1] in ("h", "s") else (
-            "h", part)
-        if number.isdigit() and int(number) < hidden and trace in traces:
-            units.append((trace, int(number)))
-    if len(units) != len(given.split(",")) or len(set(units)) != len(units):
+    found = [re.fullmatch(r"([hs]?)([0-9]+)", part.replace(" ", ""))
+             for part in given.split(",")]
+    units = [(m[1] or "h", int(m[2])) for m in found if m]
+    if len(units) < len(found) or len(set(units)) < len(units) or any(
+            u >= hidden or trace not in traces for trace, u in units):
         cell_state = f", s0 to s{hidden - 1}" if "s" in traces else ""
         raise UserError(f"--units must be distinct units, 0 to {hidden - 1} "
                         f"(or h0 to h{hidden - 1}{cell_state}), "
@@ -2011,24 +2002,30 @@ PALETTE = [("#1f77b4", "#aec7e8"), ("#d62728", "#ff9896"),  # (val, train)
 
 def run_compare(cmd):
     """--compare: a table row per model file; compare.svg beside the first,
-    each model's validation curve and, lighter, its train curve."""
+    each model's validation curve and, lighter, its train curve, against
+    the characters it has trained on (iterations × sequence length)."""
     paths, rows, series = cmd.args.compare, [], []
     for k, path in enumerate(paths):
         model, _, run, checkpoint = load_model(path)
-        history = run.history
+        history, length = run.history, trained_length(checkpoint)
         weights = sum(len(row) for row in model.U + model.W + model.V
                       + [model.b, model.c])
         last = [f"{history[key][-1][1]:.3f}" if history[key] else "-"
                 for key in ("train", "val")]
         rows.append([path, checkpoint["cell"], f"{len(model.V[0])}",
-                     f"{weights:,}", f"{run.iteration:,}", *last])
+                     f"{weights:,}", f"{run.iteration:,}",
+                     f"{run.iteration * length:,}",
+                     f"{run.seconds:,.1f}" if run.seconds else "-", *last])
         dark, light = PALETTE[k % len(PALETTE)]
-        label = f"{path} ({checkpoint['cell']})"
-        series += [(f"val{k}", label, "o", dark, history["val"]),
-                   (f"train{k}", "", "*", light, history["train"])]
-    heads = ["model", "cell", "hidden", "weights", "iterations", "train",
-             "val"]
-    widths = [max(len(row[i]) for row in rows + [heads]) for i in range(7)]
+        label = f"{path} ({checkpoint['cell']}, sequence {length})"
+        drawn = [[(i * length, y) for i, y in history[key] if i]  # 0: a
+                 for key in ("val", "train")]                 # mere guess
+        series += [(f"val{k}", label, "o", dark, drawn[0]),
+                   (f"train{k}", "", "*", light, drawn[1])]
+    heads = ["model", "cell", "hidden", "weights", "iterations",
+             "characters", "seconds", "train", "val"]
+    widths = [max(len(row[i]) for row in rows + [heads])
+              for i in range(len(heads))]
     for row in [heads] + rows:
         print("  ".join([row[0].ljust(widths[0])] + [
             cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
@@ -2038,7 +2035,8 @@ def run_compare(cmd):
         print("notice: no loss history in these files; no chart")
         return
     write_atomically(svg_path, svg_chart(
-        series, "validation loss (dots) and smoothed train loss (lighter)"))
+        series, "validation loss (dots) and smoothed train loss (lighter)",
+        "characters trained (iterations × sequence length)"))
     print(f"chart: {svg_path}")
 
 
@@ -2055,23 +2053,23 @@ def loss_series(history):
 
 
 def chart_axes(series, log=False):
-    """(x_ticks, y_ticks) covering every point: round numbers; with log, y
-    is log10 of the value and the ticks are whole decades."""
-    points = [point for *_, line in series for point in line]
+    """(x_ticks, y_ticks) covering every point: round numbers, x from 0;
+    with log, y is log10 of the value and the ticks are whole decades, the
+    top one the first at or above the data."""
+    points = [point for *_, line in series for point in line] or [(0, 0)]
     low, high = min(y for _, y in points), max(y for _, y in points)
-    return ticks(0, max(x for x, _ in points)), ticks(low, high, whole=log)
+    top = math.ceil(high) if log else 0
+    return ticks(0, max(x for x, _ in points)), [
+        top + y for y in ticks(low - top, high - top, 8 if log else 6, log)]
 
 
 def ticks(low, high, count=6, whole=False):
-    """About `count` round-numbered ticks from <= low to >= high; whole
-    (for log10 values): whole steps down from the first at or above high."""
-    raw = max(high - low, 1e-9) / count
+    """About `count` round-numbered ticks from <= low to >= high; with
+    whole, whole numbers."""
+    raw = (high - low or 1) / count                  # one point: a unit
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    if whole:                                        # decades
-        step, top = math.ceil(step), math.ceil(high)
-        return [top - k * step for k in reversed(range(
-            max(1, math.ceil((top - low) / step)) + 1))]
+    step = max(1, math.ceil(step)) if whole else step
     first, last = math.floor(low / step), math.ceil(high / step)
     return [round(k * step, 10) for k in range(first, max(last, first + 1)
                                                + 1)]
@@ -2118,7 +2116,7 @@ def svg_chart(series, title, x_name="iteration",
              f'<text x="{width / 2}" y="28" text-anchor="middle" '
              f'font-size="15">{html.escape(title)}</text>']
     grid = [(sx(x), top, sx(x), height - bottom, sx(x), height - bottom
-             + 18, "middle", f"{x:g}") for x in x_ticks] + [
+             + 18, "middle", f"{x:,.10g}") for x in x_ticks] + [
         (left, sy(y), width - right, sy(y), left - 8, sy(y) + 4, "end",
          y_label(y)) for y in y_ticks]                # vertical, horizontal
     parts += [f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="'
@@ -2162,9 +2160,10 @@ COMMANDS = [  # (flag, what it takes, help)
     ("--generate", "TEXT", "load --model, continue TEXT and print only that"),
     ("--predict", "TEXT", "load --model and show its top 3 guesses for each "
      "next character of TEXT"),
-    ("--gradient-flow", "TEXT", "load --model and measure how far back the "
-     "gradient of each next-character loss reaches over TEXT; writes "
-     "gradient_flow.svg beside the model"),
+    ("--gradient-flow", "TEXT", "load --model (or each model of --compare) "
+     "and measure how far back the gradient of each next-character loss "
+     "reaches over TEXT; writes gradient_flow.svg beside the (first) model, "
+     "a line per model"),
     ("--activations", "TEXT", "load --model, print the unit that best "
      "follows each property of TEXT and how the gates saturate; write "
      "activations.html and gates.svg beside it"),
@@ -2172,8 +2171,10 @@ COMMANDS = [  # (flag, what it takes, help)
      "LSTM's cell state (default: the 8 that change most slowly)"),
     ("--evaluate", "PATH", "load --model and print its bits per character "
      "on the text file PATH, beside the counting baseline's"),
-    ("--compare", "MODEL", "print a table of these model files and write "
-     "compare.svg, their loss curves, beside the first"),
+    ("--compare", "MODEL", "print a table of these model files (time, "
+     "characters trained, loss) and write compare.svg, their loss against "
+     "characters trained, beside the first; with --gradient-flow, their "
+     "gradient flow on one chart instead"),
     ("--resume", None, "continue training --model where it stopped, with "
      "its saved settings unless you give the flag (without --resume, "
      "training keeps an existing model file as NAME.old.json)"),
@@ -2306,8 +2307,12 @@ class Command:
         t = self.s.temperature
         self.temperatures = t if isinstance(t, list) else [t]
         self.s.temperature = self.temperatures[0]
-        self.view = next((flag for flag in VIEWS if getattr(
-            args, flag[2:].replace("-", "_")) is not None), None)
+        views = [flag for flag in VIEWS
+                 if getattr(args, flag[2:].replace("-", "_")) is not None]
+        if len(views) > 1 and views != ["--gradient-flow", "--compare"]:
+            raise UserError(f"{views[0]} and {views[1]} do not go together: "
+                            f"give one (--compare goes with --gradient-flow)")
+        self.view = (views + [None])[0]
         self.check()
 
     def where(self, name):
@@ -2622,16 +2627,39 @@ def run_predict(cmd):
 
 
 def run_gradient_flow(cmd):
-    """--gradient-flow: the table, the text chart and gradient_flow.svg."""
-    model, vocab, _, checkpoint = load_model_for(cmd)
-    path = cmd.s.model_path
-    trained = checkpoint["config"].get("sequence_length")
-    if type(trained) is not int or trained < 1:
-        trained = SEQUENCE_LENGTH
-    gradient_flow(model, vocab, cmd.args.gradient_flow, cmd.s.flow_steps,
-                  trained, beside(path, "gradient_flow.svg"),
-                  f"{path}: {cmd.s.cell}, hidden {cmd.s.hidden_size}: how "
-                  f"far back the gradient reaches", path)
+    """--gradient-flow: a table of the mean norm for each k, of --model (and
+    its ratio to k = 0) or of each --compare model (a column each), and
+    gradient_flow.svg beside the (first) model, a line for each."""
+    paths, many = cmd.args.compare or [cmd.s.model_path], cmd.args.compare
+    series, columns, notes = [], [], []
+    for k, path in enumerate(paths):
+        model, vocab, _, ck = (load_model(path) if many
+                               else load_model_for(cmd))
+        means, positions, note = gradient_flow(
+            model, vocab, cmd.args.gradient_flow, cmd.s.flow_steps,
+            trained_length(ck), path)
+        columns.append(means)
+        notes.append(f"note: {path}: {note}" if many else f"note: {note}")
+        name = f"{path} ({ck['cell']}, hidden {len(model.V[0])})"
+        series.append((f"flow{k}", name, "*", PALETTE[k % len(PALETTE)][0],
+                       [(j, math.log10(m)) for j, m in enumerate(means)
+                        if 0 < m < math.inf]))           # 0: no gradient
+    heads = paths if many else ["mean norm", "ratio to k=0"]
+    if not many:
+        columns.append([m / means[0] if means[0] else math.nan
+                        for m in means])
+    widths = [max(12, len(head) + 2) for head in heads]
+    print(f"mean |d loss_t / d h_(t-k)| over {positions} positions of the "
+          f"text", *notes, "   k" + "".join(head.rjust(width) for head, width
+                                            in zip(heads, widths)), sep="\n")
+    for k, row in enumerate(zip(*columns)):
+        print(f"{k:>4}" + "".join(f"{v:>{w}.4g}" for v, w in zip(row, widths)))
+    svg_path = beside(paths[0], "gradient_flow.svg")
+    write_atomically(svg_path, svg_chart(
+        series, "how far back the gradient reaches: mean |d loss_t / d "
+        "h_(t-k)|", "k: steps back from the predicted character",
+        "gradient norm (log scale)", lambda y: f"{10 ** y:.0e}", log=True))
+    print(f"chart: {svg_path}")
 
 
 def run_activations(cmd):

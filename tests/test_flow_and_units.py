@@ -5,6 +5,7 @@ import json
 import math
 import random
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -276,3 +277,57 @@ def test_units_can_name_an_lstm_cell_state(gated):
 def test_an_rnn_has_no_cell_state_to_show(trained):
     assert_error(cli(trained, "--activations", "Once", "--units", "s1"),
                  "--units", "0 to 7", "'s1'")
+
+
+def test_gradient_flow_with_compare_draws_a_line_per_model(trained, gated,
+                                                            tmp_path):
+    # one table with a column per model, each column the single-model
+    # run's mean norms exactly, and one chart beside the first model with
+    # a line per model, named by its file and cell
+    shutil.copy(trained / "model.json", tmp_path / "rnn.json")
+    paths = ["rnn.json", str(gated["gru"] / "model.json"),
+             str(gated["lstm"] / "model.json")]
+    flow, alone = ["--gradient-flow", TEXT, "--flow-steps", "10"], []
+    for path in paths:
+        result = cli(tmp_path, *flow, "--model", path)
+        assert result.returncode == 0, result.stderr
+        alone.append([line.split()[1] for line in
+                      result.stdout.splitlines()[3:13]])
+    result = cli(tmp_path, *flow, "--compare", *paths)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[4].split() == ["k"] + paths
+    assert [line.split()[0] for line in lines[1:4]] == ["note:"] * 3
+    rows = [line.split() for line in lines[5:15]]
+    assert [row[0] for row in rows] == [str(k) for k in range(10)]
+    assert [list(column) for column in zip(*rows)][1:] == alone
+    assert lines[15] == "chart: rnn.gradient_flow.svg"
+    root = ET.parse(tmp_path / "rnn.gradient_flow.svg").getroot()
+    lines = list(root.iter(SVG + "polyline"))
+    assert [line.get("class") for line in lines] == ["flow0", "flow1",
+                                                     "flow2"]
+    assert all(len(line.get("points").split()) == 10 for line in lines)
+    texts = [t.text for t in root.iter(SVG + "text")]
+    for path, cell in zip(paths, ["rnn", "gru", "lstm"]):
+        assert f"{path} ({cell}, hidden 8)" in texts
+
+
+@pytest.mark.parametrize("views", [
+    ["--generate", "Once", "--compare", "a.json", "b.json"],
+    ["--predict", "Once", "--gradient-flow", "Once upon a time"],
+    ["--activations", "Once", "--evaluate", "data.txt"]])
+def test_two_views_that_do_not_go_together(tmp_path, views):
+    # only --gradient-flow takes --compare's models; any other pair is one
+    # error line naming both, before any file is read or written
+    assert_error(cli(tmp_path, *views), views[0], views[2],
+                 "do not go together")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_says_gradient_flow_takes_compare(tmp_path):
+    # --help's words, with argparse's line breaks undone
+    result = cli(tmp_path, "--help")
+    assert result.returncode == 0
+    help_text = " ".join(result.stdout.split())
+    assert "load --model (or each model of --compare)" in help_text
+    assert "with --gradient-flow, their gradient flow on one chart" in help_text

@@ -1,6 +1,7 @@
 """Measuring: --evaluate, the Kneser-Ney baseline, the copy check and
 --compare."""
 
+import json
 import math
 import os
 import shutil
@@ -334,16 +335,102 @@ def test_compare_prints_a_table_and_an_svg_naming_each_model(trained,
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["model", "cell", "hidden", "weights",
-                                "iterations", "train", "val"]
+                                "iterations", "characters", "seconds",
+                                "train", "val"]
     V = len(set(STORY))                 # U, W, V, b, c at hidden 8
     weights = f"{8 * V + 8 * 8 + V * 8 + 8 + V}"
-    assert lines[1].split()[:5] == [rnn_path, "rnn", "8", weights, "20"]
+    # 20 iterations of TINY's 10 characters
+    assert lines[1].split()[:6] == [rnn_path, "rnn", "8", weights, "20", "200"]
     assert lines[2].split()[:2] == [gru, "gru"]
     svg = ET.parse(tmp_path / "compare.svg").getroot()
     texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
-    assert f"{rnn_path} (rnn)" in texts and f"{gru} (gru)" in texts
+    # named by file, cell and sequence length (TINY's 10)
+    assert f"{rnn_path} (rnn, sequence 10)" in texts
+    assert f"{gru} (gru, sequence 10)" in texts
+    assert "characters trained (iterations × sequence length)" in texts
     curves = svg.iter("{http://www.w3.org/2000/svg}polyline")
     assert len(list(curves)) == 4               # val and train for each
+
+
+@pytest.fixture(scope="module")
+def two_lengths(trained, tmp_path_factory):
+    """A folder with model.json (sequence 10, from trained) and short.json
+    (sequence 4, 30 iterations), and the compare.svg of the two."""
+    folder = tmp_path_factory.mktemp("compare")
+    shutil.copy(trained[0] / "model.json", folder / "model.json")
+    write(folder, "data.txt", STORY)
+    assert cli(folder, "--model", "short.json", *TINY, "--sequence-length",
+               "4", "--max-iterations", "30").returncode == 0
+    result = cli(folder, "--compare", "model.json", "short.json")
+    assert result.returncode == 0, result.stderr
+    return folder, result.stdout
+
+
+def svg_axes(root):
+    """(x ticks [(value, pixel)], y ticks [(value, pixel)]) of a chart,
+    read back from the tick labels: x's centred, y's right-aligned."""
+    found = {"middle": [], "end": []}
+    for t in root.iter("{http://www.w3.org/2000/svg}text"):
+        try:
+            value = float(t.text.replace(",", ""))
+        except ValueError:                     # the title, axis names
+            continue
+        at = "x" if t.get("text-anchor") == "middle" else "y"
+        found[t.get("text-anchor")].append((value, float(t.get(at))))
+    return found["middle"], found["end"]
+
+
+def test_compare_draws_against_iterations_times_sequence_length(
+        two_lengths):
+    # each validation dot sits at x = its iteration × the model's sequence
+    # length, to 0.1 pixel (both are written rounded to 0.1)
+    folder, _ = two_lengths
+    root = ET.parse(folder / "compare.svg").getroot()
+    (x0, p0), *_, (x1, p1) = svg_axes(root)[0]
+    for name, val, length in [("model.json", "val0", 10),
+                              ("short.json", "val1", 4)]:
+        want = [i * length for i, _ in rnn.load_model(
+            str(folder / name))[2].history["val"]]
+        dots = [float(c.get("cx")) for c in root.iter(
+            "{http://www.w3.org/2000/svg}circle") if c.get("class") == val]
+        assert len(dots) == len(want) > 0
+        for x, dot in zip(want, dots):
+            assert abs(p0 + (x - x0) / (x1 - x0) * (p1 - p0) - dot) <= 0.1
+
+
+def test_compare_fits_the_y_range_to_the_data(two_lengths):
+    # the y ticks enclose every drawn loss, with less than one tick step to
+    # spare at either end: not from 0, not up to the uniform guess at
+    # iteration 0, which is not a measurement and is not drawn
+    folder, _ = two_lengths
+    root = ET.parse(folder / "compare.svg").getroot()
+    ys = sorted(value for value, _ in svg_axes(root)[1])
+    step = ys[1] - ys[0]
+    drawn = [y for name in ("model.json", "short.json") for key in
+             ("train", "val") for i, y in rnn.load_model(
+                 str(folder / name))[2].history[key] if i > 0]
+    assert ys[0] <= min(drawn) < ys[0] + step
+    assert ys[-1] - step < max(drawn) <= ys[-1]
+    points = [p for line in root.iter("{http://www.w3.org/2000/svg}polyline")
+              for p in line.get("points").split()]
+    assert len(points) == len(drawn)           # and nothing else is drawn
+
+
+def test_compare_shows_the_seconds_trained(two_lengths, tmp_path):
+    # the model file's seconds, to 0.1; "-" for a file from before they
+    # were kept (no "seconds": loaded as 0)
+    folder, out = two_lengths
+    seconds = json.loads((folder / "short.json").read_text(
+        encoding="utf-8"))["seconds"]
+    row = out.splitlines()[2].split()
+    assert row[0] == "short.json" and row[5:7] == ["120", f"{seconds:,.1f}"]
+    checkpoint = json.loads((folder / "model.json").read_text(
+        encoding="utf-8"))
+    del checkpoint["seconds"]
+    write(tmp_path, "before.json", json.dumps(checkpoint))
+    result = cli(tmp_path, "--compare", "before.json")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split()[5:7] == ["200", "-"]
 
 
 def test_compare_with_a_missing_file(trained):
