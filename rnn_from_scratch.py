@@ -1968,10 +1968,10 @@ def evaluate_page(text, net, counted, title):
                              "bits", 'data-row="saved"')], scale=4.0)
 
 
-def copy_check(generated, train_text):
-    """(how many of generated's words occur as words in train_text, its
-    word count, the longest stretch of generated found verbatim in
-    train_text). A last word that the sample cuts off is left out."""
+def copy_lines(generated, train_text):
+    """The copy check, two lines: how many of generated's words occur as
+    words in train_text (a last word the sample cuts off is left out), and
+    the longest stretch of generated found verbatim in train_text."""
     known = set(re.findall(r"\w+", train_text))
     words = re.findall(r"\w+", generated)
     if words and re.match(r"\w", generated[-1]):       # may be cut short
@@ -1982,15 +1982,10 @@ def copy_check(generated, train_text):
             i += 1
         if j - i > len(longest):
             longest = generated[i:j]
-    return sum(word in known for word in words), len(words), longest
-
-
-def copy_lines(generated, train_text):
-    """The copy check as two lines of text."""
-    found, total, longest = copy_check(generated, train_text)
-    share = f" ({found / total:.0%})" if total else ""
-    return [f"copy check on the last sample: {found} of its {total} words"
-            f"{share} occur in the training text",
+    found = sum(word in known for word in words)
+    share = f" ({found / len(words):.0%})" if words else ""
+    return [f"copy check on the last sample: {found} of its {len(words)} "
+            f"words{share} occur in the training text",
             f"longest stretch of it found verbatim in the training text: "
             f"{len(longest)} characters, {longest!r}"]
 

@@ -307,18 +307,17 @@ def test_training_ends_with_the_baseline_and_the_copy_check(trained):
 def test_copy_check_finds_the_copied_stretch():
     train = "the cat sat on the mat. the dog ran."
     sample = "zqxcat sat on thqq dog ran zebra xxy cat sa"
-    found, total, longest = rnn.copy_check(sample, train)
-    assert longest == "cat sat on th"        # 13 chars; "dog ran" is 7
-    # 9 words, "sa" left out as perhaps cut short: sat on dog ran cat occur
-    assert (found, total) == (5, 9)
     lines = rnn.copy_lines(sample, train)
+    # 13 chars; "dog ran" is 7
     assert lines[1].endswith("13 characters, 'cat sat on th'")
-    assert "5 of its 9 words (56%)" in lines[0]
+    # 9 words, "sa" left out as perhaps cut short: sat on dog ran cat occur
+    assert "5 of its 9 words (56%) occur" in lines[0]
 
 
 def test_copy_check_of_new_text():
-    found, total, longest = rnn.copy_check("qqq zzz.", "abcabc")
-    assert (found, total, longest) == (0, 2, "")
+    lines = rnn.copy_lines("qqq zzz.", "abcabc")
+    assert "0 of its 2 words (0%)" in lines[0]
+    assert lines[1].endswith(" 0 characters, ''")
 
 
 # --- --compare ---------------------------------------------------------------
