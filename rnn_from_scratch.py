@@ -1854,7 +1854,7 @@ def run_evaluate(cmd):
           f", hidden {len(model.V[0])})")
     probs = yardstick(cmd, logs, vocab, checkpoint, text, path)
     if probs is None:
-        return
+        return print("notice: hence no tables by kind and no evaluate.html")
     counted = [-math.log2(p) for p in probs]
     for heading, rows in compared(text, net, counted):
         print(heading)

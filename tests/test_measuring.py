@@ -110,6 +110,9 @@ def test_evaluate_without_the_data_file_says_so(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "notice: no n-gram comparison" in result.stdout
     assert "data.txt was not found" in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "notice: hence no tables by kind and no evaluate.html")
+    assert not (tmp_path / "evaluate.html").exists()
 
 
 # --- where the network wins and loses ---------------------------------------
