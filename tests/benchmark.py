@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import naive_rnn  # noqa: E402
-from rnn_from_scratch import CELLS, PARAM_NAMES, zeros_like  # noqa: E402
+from rnn_from_scratch import CELLS, PARAM_NAMES, settings, zeros_like  # noqa: E402
 
 SIZES = [(10, 15, 25), (50, 65, 25), (100, 65, 25), (256, 65, 25)]
 
@@ -75,7 +75,7 @@ def ours(model, inputs, targets, h_prev):
     """One training step of the class."""
     def step():
         _, grads, _ = model.loss_and_gradients(inputs, targets, h_prev)
-        model.update(grads, 0.1)
+        model.update(grads, settings(learning_rate=0.1))
     return step
 
 

@@ -401,7 +401,7 @@ def test_the_resumed_header_says_where_the_run_stands(trained):
     assert (f"resuming model.json at iteration 20: train {train:.2f} "
             f"bits/char, val {val:.2f} bits/char"
             ) in result.stdout.splitlines()
-    assert "expected loss at start" not in result.stdout
+    assert "before training" not in result.stdout
 
 
 def test_ctrl_c_ends_with_the_command_to_continue(tmp_path):
