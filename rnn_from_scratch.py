@@ -729,67 +729,61 @@ def read_json(path):
     """The JSON object in a model file. Only JSON is parsed, so nothing in
     the file can ever run; any problem is a UserError naming the file."""
     old = old_model_path(path)
-    if not os.path.exists(path) and os.path.isfile(old):
-        raise UserError(f"model file {path} was not found, but {old} holds "
-                        f"the model an earlier run put aside: pass --model "
-                        f"{old}, or rename it to {path}")
     if not os.path.isfile(path):
-        raise UserError(f"model file {path} is a folder; pass --model FILE"
-                        if os.path.isdir(path) else
-                        f"model file {path} was not found; train one first "
-                        f"with: {command_for(['--model', path])}")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise UserError(f"cannot read model file {path}: {e.strerror}")
-    if raw[:1] == b"\x80":
-        raise UserError(f"{path} is a pickle file; this script never loads "
-                        f"pickles (loading one can run any code): retrain "
-                        f"to get a JSON model")
+        raise UserError(
+            f"model file {path} is a folder; pass --model FILE"
+            if os.path.isdir(path) else
+            f"model file {path} was not found, but {old} holds the model an "
+            f"earlier run put aside: pass --model {old}, or rename it to "
+            f"{path}" if os.path.isfile(old) else
+            f"model file {path} was not found; train one first with: "
+            f"{command_for(['--model', path])}")
 
     def refuse(name):
         raise ValueError(f"it holds {name}")
 
     try:
-        checkpoint = json.loads(raw.decode("utf-8"), parse_constant=refuse)
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a model file: it is not text")
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:1] == b"\x80":
+            raise UserError(f"{path} is a pickle file; this script never "
+                            f"loads pickles (loading one can run any code): "
+                            f"retrain to get a JSON model")
+        checkpoint = json.loads(raw, parse_constant=refuse)
+    except OSError as e:
+        raise UserError(f"cannot read model file {path}: {e.strerror}")
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON ({e.msg} at line "
                         f"{e.lineno} column {e.colno}); it may be truncated: "
                         f"retrain or restore a copy")
-    except (ValueError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:    # not UTF-8, NaN, too deep
         raise UserError(f"{path} is not a usable model file: {e}")
-    if not isinstance(checkpoint, dict):
-        raise UserError(f"{path} is not a usable model file: it holds no "
-                        f"JSON object")
-    return checkpoint
+    return checkpoint if isinstance(checkpoint, dict) else {}
 
 
 def load_model(path):
-    """(model, vocab, run, checkpoint) from a model file. The cell, the
-    vocabulary and V give the shapes; the rest is held against what a
-    model of those shapes saves (conform)."""
+    """(model, vocab, run, checkpoint) from a model file: the cell, vocab
+    and V give the shapes; conform holds the rest to what such a model has."""
     ck = read_json(path)
 
     def bad(why):
         return UserError(f"{path} is not a usable model file: {why}")
 
-    vocab, params = ck.get("vocab"), ck.get("params")
-    if (not isinstance(vocab, list) or not vocab
-            or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
-            or len(set(vocab)) != len(vocab)):
+    vocab, cell = ck.get("vocab"), ck.setdefault("cell", "rnn")  # pre-GRU
+    if not (isinstance(vocab, list) and vocab and all(
+            isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+            and len(set(vocab)) == len(vocab)):
         raise bad("'vocab' must be a list of distinct single characters")
-    if not isinstance(params, dict) or set(PARAM_NAMES) - set(params):
-        raise bad("'params' must hold U, W, V, b and c")
-    cell = ck.setdefault("cell", "rnn")              # files from before GRU
-    if not isinstance(cell, str) or cell not in CELLS:
+    if cell not in list(CELLS):
         raise bad(f"'cell' must be one of {', '.join(CELLS)}, got {cell!r}")
-    V = params["V"]
-    if not (isinstance(V, list) and V and isinstance(V[0], list) and V[0]):
-        raise bad("V must be a list of non-empty rows")
-    model = CELLS[cell](len(vocab), len(V[0]))
+    try:                                         # V's rows: the hidden size
+        hidden = (len(ck["params"]["V"][0])
+                  if set(PARAM_NAMES) <= set(ck["params"]) else 0)
+    except (KeyError, IndexError, TypeError):
+        hidden = 0
+    if not hidden:
+        raise bad("'params' must hold U, W, V, b and c, V a list of rows")
+    model = CELLS[cell](len(vocab), hidden)
     run = Run(model, len(vocab))
     like = checkpoint_of(model, vocab, {}, run)
     history = ck.get("history", {})                  # any number of points
@@ -812,8 +806,7 @@ def load_model(path):
 def conform(value, like, name, bad, shape=None):
     """value checked against the template like, and converted to its types:
     a dict (like's keys; a missing one takes like's value), a list (like's
-    length), a float (a finite number), an int (a whole number >=
-    0) or any other value (the same type); else raise bad(...)."""
+    length), a float (finite), an int (whole, >= 0) or like's type."""
     if isinstance(like, dict):
         if not isinstance(value, dict):
             raise bad(f"'{name}' must be an object")
@@ -2216,10 +2209,8 @@ def unknown_flag(unknown, names):
 
 
 class Command:
-    """One command line: the settings s (the constants, with the flags
-    typed), the commands' values (args), the flags typed, and the settings
-    --resume took from a model file, so an error names where a value came
-    from."""
+    """One command line: the settings s, the commands' values (args), the
+    flags typed, and the flags whose values --resume took from the model."""
 
     def __init__(self, argv):
         args, unknown = parser().parse_known_args(argv)
@@ -2273,9 +2264,8 @@ class Command:
 
 
 def load_model_for(cmd):
-    """load_model(--model) for a command that reads one: (model, vocab, run,
-    checkpoint). A --cell or --hidden-size typed that the file contradicts
-    is an error; the file's become the settings'."""
+    """load_model(--model), whose cell and hidden size become the settings';
+    a --cell or --hidden-size typed that the file contradicts is an error."""
     model, vocab, run, checkpoint = load_model(cmd.s.model_path)
     for name, has in [("cell", checkpoint["cell"]),
                       ("hidden_size", len(model.V[0]))]:
@@ -2300,9 +2290,8 @@ CONFIG = {flag_of(name)[2:].replace("-", "_"): name for name in (
 
 
 def resume(cmd):
-    """(model, vocab, run) for --resume, which goes on with the file's
-    saved settings: a flag typed replaces one, a constant at the top of
-    the file never does; a notice says which value is used."""
+    """(model, vocab, run) for --resume, with the file's saved settings but
+    for the flags typed (never the constants), each said in a notice."""
     s = cmd.s
     model, vocab, run, checkpoint = load_model_for(cmd)
     if "--max-iterations" not in cmd.typed:
@@ -2340,8 +2329,7 @@ def resume(cmd):
 
 def run_training(cmd):
     """Train a new model, or go on with one (--resume), through the story's
-    train_and_sample, saving at each of its checkpoints and at Ctrl-C;
-    then the end-of-run chart, yardstick, samples and copy check."""
+    train_and_sample, with a Saver; then end_of_run."""
     s, model, run, old = cmd.s, None, None, None
     if cmd.args.resume:
         model, model_vocab, run = resume(cmd)
@@ -2519,11 +2507,10 @@ class Saver:
 
     def write_sample(self, text):
         """Add a checkpoint's sample to samples.txt, under a heading."""
-        val = self.run.history["val"][-1:]
-        val = f"{val[0][1]:.2f}" if val and val[0][0] == self.run.iteration \
-            else "-"
-        heading = (f"--- iteration {self.run.iteration} | train "
-                   f"{self.run.smooth_loss:.2f} bits/char | val {val} ")
+        run, val = self.run, (self.run.history["val"] or [[0, None]])[-1]
+        heading = (f"--- iteration {run.iteration} | train "
+                   f"{run.smooth_loss:.2f} bits/char | val " + (
+                       f"{val[1]:.2f} " if val[0] == run.iteration else "- "))
         try:
             with open(self.samples, self.mode, encoding="utf-8") as f:
                 f.write(f"{heading.ljust(79, '-')}\n{text}\n\n")
