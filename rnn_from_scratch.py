@@ -726,8 +726,8 @@ def checkpoint_of(model, vocab, config, run):
 
 
 def read_json(path):
-    """The JSON object in a model file. Only JSON is parsed, so nothing in
-    the file can ever run; any problem is a UserError naming the file."""
+    """The JSON object in a model file: only JSON is parsed, so nothing in it
+    can run (conform refuses NaN); a problem is a UserError naming it."""
     old = old_model_path(path)
     if not os.path.isfile(path):
         raise UserError(
@@ -739,9 +739,6 @@ def read_json(path):
             f"model file {path} was not found; train one first with: "
             f"{command_for(['--model', path])}")
 
-    def refuse(name):
-        raise ValueError(f"it holds {name}")
-
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -749,14 +746,14 @@ def read_json(path):
             raise UserError(f"{path} is a pickle file; this script never "
                             f"loads pickles (loading one can run any code): "
                             f"retrain to get a JSON model")
-        checkpoint = json.loads(raw, parse_constant=refuse)
+        checkpoint = json.loads(raw)
     except OSError as e:
         raise UserError(f"cannot read model file {path}: {e.strerror}")
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON ({e.msg} at line "
                         f"{e.lineno} column {e.colno}); it may be truncated: "
                         f"retrain or restore a copy")
-    except (ValueError, RecursionError) as e:    # not UTF-8, NaN, too deep
+    except (ValueError, RecursionError) as e:    # not UTF-8, or too deep
         raise UserError(f"{path} is not a usable model file: {e}")
     return checkpoint if isinstance(checkpoint, dict) else {}
 
@@ -2105,10 +2102,6 @@ COMMANDS = [  # (flag, what it takes, help)
 ]
 VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
          "--evaluate", "--compare")           # they read a model, not train
-TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
-                 "--optimizer", "--clip", "--clip-norm", "--max-iterations",
-                 "--sample-every", "--validation-fraction", "--log-every",
-                 "--prime-text", "--resume"}
 RULES = [  # (what the value must be, the test, the settings it applies to)
     ("one of rnn, gru, lstm", lambda v: v in CELLS, ["cell"]),
     ("adagrad or sgd", lambda v: v in ("adagrad", "sgd"), ["optimizer"]),
@@ -2282,11 +2275,15 @@ def load_model_for(cmd):
 
 
 # a model file's config: {its key, the flag's name: the setting}; --resume
-# takes them all but cell, hidden_size and max_iterations, unless typed
+# takes them all but cell, hidden_size and max_iterations, unless typed;
+# a view ignores the training ones, --prime-text and --resume, and says so
 CONFIG = {flag_of(name)[2:].replace("-", "_"): name for name in (
     "data_path", "cell", "hidden_size", "sequence_length", "learning_rate",
     "optimizer", "clip", "clip_norm", "max_iterations", "sample_every",
     "log_every", "validation_fraction", "seed")}
+TRAINING_ONLY = {"--prime-text", "--resume"} | {
+    flag_of(name) for name in CONFIG.values()
+    if name not in ("cell", "hidden_size", "seed")}
 
 
 def resume(cmd):
@@ -2401,9 +2398,8 @@ def read_data(cmd):
 
 
 def prime_for(s, text, vocab):
-    """The indices fed in before sampling: s.prime_text's, or if the data
-    lacks PRIME_TEXT's characters, with a notice, the data's first word's
-    (s.prime_text becomes it, for the story's samples too)."""
+    """The ids fed in before sampling: s.prime_text's, or if the data lacks
+    PRIME_TEXT's characters, the first word's, which s.prime_text becomes."""
     if s.prime_text == PRIME_TEXT and not set(PRIME_TEXT) <= set(vocab):
         missing = show_chars(sorted(set(PRIME_TEXT) - set(vocab)))
         s.prime_text = (text.split() or [text])[0][:20]
@@ -2458,9 +2454,9 @@ def plan_to_keep(path):
 
 class Saver:
     """Writes the model file, and beside it vocab.json, config.json and
-    loss.svg, at each checkpoint and at Ctrl-C (stop), then stops; at a new
-    run's first save it moves the earlier model file to `old`. Each
-    checkpoint's sample goes to samples.txt, begun anew by a new run."""
+    loss.svg, at each checkpoint and at Ctrl-C (stop), and adds each sample
+    to samples.txt (begun anew by a new run); a new run's first save moves
+    the earlier model file to `old`."""
 
     def __init__(self, s, model, vocab, run, old, resume_with):
         self.s, self.model, self.vocab, self.run = s, model, vocab, run
