@@ -11,7 +11,7 @@ of the input character and y_t that of the next one:
 The story, from here to the '# ===' line, is the whole lesson and runs on
 its own: the constants; list math; the three cells, each a step_forward and
 step_backward pair; the model (output layer, backpropagation through time
-over a chunk, clipping and Adagrad, sampling); the data; the training loop;
+over a chunk, clipping, Adagrad or SGD, sampling); the data; the training loop;
 train_and_sample(). Below the line are the tools: model files, --resume and
 Ctrl-C; --check; looking inside; measuring; charts; main, the command line.
 
@@ -388,11 +388,11 @@ class Model:
             for p_row, m_row, g_row in zip(param, memory, grad):
                 if s.optimizer == "sgd":                 # p -= lr·g
                     p_row[:] = [p - lr * g for p, g in zip(p_row, g_row)]
-                    continue                             # else Adagrad:
-                m_row[:] = [m + g * g                    # memory += g²
-                            for m, g in zip(m_row, g_row)]
-                p_row[:] = [p - lr * g / math.sqrt(m + 1e-8)
-                            for p, g, m in zip(p_row, g_row, m_row)]
+                else:                                    # Adagrad:
+                    m_row[:] = [m + g * g                # memory += g²
+                                for m, g in zip(m_row, g_row)]
+                    p_row[:] = [p - lr * g / math.sqrt(m + 1e-8)  # -= lr·g
+                                for p, g, m in zip(p_row, g_row, m_row)]  # /√m
 
     def sample(self, state, first_index, length, temperature=1.0, rng=None,
                top_k=0):
@@ -626,7 +626,8 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
     print(f"model: {s.cell}, hidden {s.hidden_size}, {weights:,} weights; "
           f"training {s.max_iterations:,} iterations of "
           f"{s.sequence_length} characters, learning rate "
-          f"{s.learning_rate}, sample every {s.sample_every}")
+          f"{s.learning_rate} ({s.optimizer}, clip {s.clip:g}, clip norm "
+          f"{s.clip_norm:g}), sample every {s.sample_every}")
     train_ids, val_ids = encode(train_text, vocab), encode(val_text, vocab)
     if run.iteration == 0:                           # measured, and expected
         n = len(vocab)
@@ -2422,9 +2423,8 @@ def show_chars(chars, limit=60):
 
 
 def plan_to_keep(path):
-    """Before a new run: if path holds a file, say that the run's first
-    save moves it to NAME.old.EXT (one generation deep) and return that
-    name. Until then path is untouched: a run that fails costs nothing."""
+    """Before a new run: if path holds a file, say that the first save moves
+    it to NAME.old.EXT and return that name (a failed run costs nothing)."""
     if not os.path.exists(path):
         return None
     old = old_model_path(path)
@@ -2491,11 +2491,10 @@ class Saver:
         config["vocab_size"] = len(self.vocab)
         write_atomically(path, json.dumps(checkpoint_of(
             self.model, self.vocab, config, self.run), ensure_ascii=False))
-        for name, text in [
-                ("vocab.json", json.dumps(self.vocab, ensure_ascii=False,
-                                          indent=1)),
-                ("config.json", json.dumps(config, indent=2))]:
-            write_atomically(beside(path, name), text + "\n")
+        write_atomically(beside(path, "vocab.json"), json.dumps(
+            self.vocab, ensure_ascii=False, indent=1) + "\n")
+        write_atomically(beside(path, "config.json"),
+                         json.dumps(config, indent=2) + "\n")
         write_atomically(self.chart, svg_chart(
             loss_series(self.run.history),
             f"{s.data_path}: {s.cell}, hidden {s.hidden_size}, sequence "

@@ -162,7 +162,8 @@ def test_end_to_end_train_then_generate(tmp_path):
     assert out.count("--- sample at iteration") == 2      # at 10 and 20
     assert "--- sample at temperature 0.5 " in out
     assert ("\nmodel: rnn, hidden 8, " in out and " weights; training 20 "
-            "iterations of 10 characters, learning rate 0.05, sample every "
+            "iterations of 10 characters, learning rate 0.05 (adagrad, clip "
+            "5, clip norm 0), sample every "
             "10\n" in out)
     assert ("\nsaved model.json; loss chart: loss.svg; samples: samples.txt\n"
             in out)
