@@ -11,7 +11,7 @@ of the input character and y_t that of the next one:
 The story, from here to the '# ===' line, is the whole lesson and runs on
 its own: the constants; list math; the three cells, each a step_forward and
 step_backward pair; the model (output layer, backpropagation through time
-over a chunk, clipping and Adagrad, sampling); the data; the training loop;
+over a chunk, clipping, Adagrad or SGD, sampling); the data; the training loop;
 train_and_sample(). Below the line are the tools: model files, --resume and
 Ctrl-C; --check; looking inside; measuring; charts; main, the command line.
 
@@ -34,7 +34,11 @@ MODEL_PATH = "model.json"     # checkpoint; files beside it take its name
 CELL = "rnn"                  # rnn (vanilla), gru or lstm
 HIDDEN_SIZE = 64              # hidden units; 16-256, time grows as hidden²
 SEQUENCE_LENGTH = 25          # characters per chunk of backprop; 10-100
-LEARNING_RATE = 0.05          # Adagrad step size; 0.01-0.2, too high diverges
+LEARNING_RATE = 0.05          # step size; 0.01-0.2, too high diverges
+OPTIMIZER = "adagrad"         # adagrad (a step size per weight) or sgd
+CLIP = 5.0                    # clip each gradient entry to ±CLIP; 0 = off
+CLIP_NORM = 0.0               # scale the whole gradient to this L2 norm at
+                              # most (Pascanu et al. 2013); 0 = off
 MAX_ITERATIONS = 12000        # updates, one chunk each; --resume counts on
 SAMPLE_EVERY = 2000           # validate, sample and save this often
 SAMPLE_LENGTH = 300           # characters per sample; 0-10,000
@@ -50,10 +54,11 @@ NGRAM_ORDER = 8               # counting baseline: n-grams of orders 1 to this
 NGRAM_MAX_CHARS = 2000000     # it counts at most this many training chars
 
 SETTINGS = ("DATA_PATH", "MODEL_PATH", "CELL", "HIDDEN_SIZE",
-            "SEQUENCE_LENGTH", "LEARNING_RATE", "MAX_ITERATIONS",
-            "SAMPLE_EVERY", "SAMPLE_LENGTH", "PRIME_TEXT", "TEMPERATURE",
-            "TOP_K", "VALIDATION_FRACTION", "LOG_EVERY", "SEED",
-            "FLOW_STEPS", "NGRAM_ORDER", "NGRAM_MAX_CHARS")
+            "SEQUENCE_LENGTH", "LEARNING_RATE", "OPTIMIZER", "CLIP",
+            "CLIP_NORM", "MAX_ITERATIONS", "SAMPLE_EVERY", "SAMPLE_LENGTH",
+            "PRIME_TEXT", "TEMPERATURE", "TOP_K", "VALIDATION_FRACTION",
+            "LOG_EVERY", "SEED", "FLOW_STEPS", "NGRAM_ORDER",
+            "NGRAM_MAX_CHARS")
 
 
 def settings(**changes):
@@ -292,7 +297,7 @@ class LSTMCell:
         return dpre, dpre, [dh_prev, ds_prev]
 
 
-# --- the model: output layer, backprop through time, Adagrad, sampling -------
+# --- the model: output layer, backprop through time, updates, sampling -------
 
 PARAM_NAMES = ("U", "W", "V", "b", "c")
 
@@ -361,21 +366,33 @@ class Model:
                  "c": [sum(col) for col in zip(*dys)]}   # Σ dy
         return loss, grads, states[T - 1]
 
-    def update(self, grads, learning_rate):
-        """Clip each gradient entry to [-5, 5], then take an Adagrad step.
-        grads itself is left as it was."""
-        for name in PARAM_NAMES:
-            param, memory, grad = (getattr(self, name), self.memory[name],
-                                   grads[name])
-            if name in ("b", "c"):                       # a vector: one row
-                param, memory, grad = [param], [memory], [grad]
+    def update(self, grads, s):
+        """Clip the gradient: each entry to ±s.clip, then the whole to an L2
+        norm of at most s.clip_norm (0 = off, each); then take a step of
+        s.optimizer at s.learning_rate. grads itself is left as it was."""
+        rows, clip, lr = {}, s.clip, s.learning_rate
+        for name in PARAM_NAMES:                         # a vector: one row
+            grad = [grads[name]] if name in ("b", "c") else grads[name]
+            rows[name] = [[g if -clip <= g <= clip else math.copysign(clip, g)
+                           for g in row] if clip else row for row in grad]
+        if s.clip_norm:                                  # √(Σ g²), all of it
+            norm = math.sqrt(sum(dot(row, row) for grad in rows.values()
+                                 for row in grad))
+            scale = s.clip_norm / norm if norm > s.clip_norm else 1.0
+            rows = {name: [[g * scale for g in row] for row in grad]
+                    for name, grad in rows.items()}
+        for name, grad in rows.items():
+            param, memory = getattr(self, name), self.memory[name]
+            if name in ("b", "c"):
+                param, memory = [param], [memory]
             for p_row, m_row, g_row in zip(param, memory, grad):
-                g_row = [g if -5.0 <= g <= 5.0 else math.copysign(5.0, g)
-                         for g in g_row]                 # clip
-                m_row[:] = [m + g * g                    # memory += g²
-                            for m, g in zip(m_row, g_row)]
-                p_row[:] = [p - learning_rate * g / math.sqrt(m + 1e-8)
-                            for p, g, m in zip(p_row, g_row, m_row)]
+                if s.optimizer == "sgd":                 # p -= lr·g
+                    p_row[:] = [p - lr * g for p, g in zip(p_row, g_row)]
+                else:                                    # Adagrad:
+                    m_row[:] = [m + g * g                # memory += g²
+                                for m, g in zip(m_row, g_row)]
+                    p_row[:] = [p - lr * g / math.sqrt(m + 1e-8)  # -= lr·g
+                                for p, g, m in zip(p_row, g_row, m_row)]  # /√m
 
     def sample(self, state, first_index, length, temperature=1.0, rng=None,
                top_k=0):
@@ -433,15 +450,11 @@ def read_text(path, what="data file"):
         raise UserError(f"{what} {path} {problem}")
     try:
         with open(path, "rb") as f:
-            raw = f.read()
-        text = raw.decode("utf-8")
+            text = f.read().decode("utf-8")
     except OSError as e:
         raise UserError(f"cannot read {what} {path}: {e.strerror}")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise UserError(f"{path} is not valid UTF-8: byte 0x{raw[e.start]:02x}"
-                        f" at byte offset {e.start} (line {line}); save the "
-                        f"file as UTF-8 and try again")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not valid UTF-8; save it as UTF-8")
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if len(text) < 2:
         size = "is empty" if not text else "has only 1 character"
@@ -456,19 +469,10 @@ def encode(text, vocab, what="the text", source="the vocabulary"):
     index = {ch: i for i, ch in enumerate(vocab)}
     unknown = sorted(set(text) - set(index))
     if unknown:
-        allowed = repr("".join(vocab))
-        if len(allowed) > 100:
-            allowed = allowed[:96] + "..." + allowed[0]   # keep the quote
         raise UserError(f"{what} has characters that are not in {source}: "
-                        f"{show_chars(unknown)}; allowed ({len(vocab)}): "
-                        f"{allowed}")
+                        + " ".join(map(repr, unknown[:12]))
+                        + (" ..." if len(unknown) > 12 else ""))
     return [index[ch] for ch in text]
-
-
-def show_chars(chars, limit=60):
-    """Characters as Python literals, e.g. 'a' '\\n', shortened if long."""
-    shown = " ".join(repr(ch) for ch in chars)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 def split_data(text, fraction):
@@ -534,10 +538,11 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
     """Update the model until run.iteration is s.max_iterations, a chunk of
     s.sequence_length characters each; print progress every s.log_every,
     and validate and print sample() every s.sample_every. The tools pass
-    after_update(at_checkpoint), run after each update, to save or stop."""
+    after_update(at_checkpoint, the sample or None), run after each update,
+    to save or stop."""
     start_bits, val_bits = run.history["train"][0][1], None
-    start_time, start_iteration, chars = time.monotonic(), run.iteration, 0
-    start_seconds = run.seconds
+    start_time, chars, start_seconds = time.monotonic(), 0, run.seconds
+    last = (start_time, run.iteration)        # time of the last progress line
     while run.iteration < s.max_iterations:
         # the next chunk; at the end of the text, wrap and reset h
         if run.position + 1 >= len(train_ids):
@@ -552,7 +557,7 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
         iteration = run.iteration + 1
         if not math.isfinite(bits) or bits > 3 * start_bits:  # 3x a guess
             raise diverged(iteration, f"loss {bits:.3g} bits/char", s)
-        model.update(grads, s.learning_rate)
+        model.update(grads, s)
         chars += len(inputs)
         run.iteration, run.position, run.state = iteration, end, state
         run.seconds = start_seconds + time.monotonic() - start_time
@@ -568,22 +573,25 @@ def train(model, train_ids, val_ids, run, s, sample, after_update=None):
             run.history["val"].append([iteration, val_bits])
         if at_checkpoint or iteration % s.log_every == 0:
             run.history["train"].append([iteration, run.smooth_loss])
-            elapsed = time.monotonic() - start_time
-            left = (elapsed / (iteration - start_iteration)
-                    * (s.max_iterations - iteration))
+            now = time.monotonic()                   # time left at the rate
+            left = ((now - last[0]) / (iteration - last[1])  # since the last
+                    * (s.max_iterations - iteration))        # progress line
+            elapsed, last = now - start_time, (now, iteration)
             val = "-" if val_bits is None else f"{val_bits:.2f}"
             print(f"iter {iteration}/{s.max_iterations} | train "
                   f"{run.smooth_loss:.2f} bits/char | val {val} | "
                   f"{chars / elapsed:,.0f} chars/s | {clock(elapsed)} "
                   f"elapsed, {clock(left)} left", flush=True)
+        sampled = None
         if at_checkpoint:
             rows = model.U + model.W + model.V + [model.b, model.c]
             if not all(math.isfinite(w) for row in rows for w in row):
                 raise diverged(iteration, "a weight is NaN or infinite", s)
             if s.sample_length:
-                print_sample(f"sample at iteration {iteration}", sample())
+                sampled = sample()
+                print_sample(f"sample at iteration {iteration}", sampled)
         if after_update:
-            after_update(at_checkpoint)
+            after_update(at_checkpoint, sampled)
 
 
 def diverged(iteration, why, s):
@@ -592,19 +600,6 @@ def diverged(iteration, why, s):
                      f"the learning rate {s.learning_rate:g} is too high; "
                      f"try {s.learning_rate / 10:g} or less (0.01-0.2 "
                      f"usually works)")
-
-
-def prime_for(s, text, vocab):
-    """(the indices fed in before sampling, a notice or None): s.prime_text,
-    or the data's first word if the data lacks PRIME_TEXT's characters."""
-    if s.prime_text != PRIME_TEXT or set(PRIME_TEXT) <= set(vocab):
-        return encode(s.prime_text, vocab, "--prime-text", s.data_path), None
-    first_word = (text.split() or [text])[0][:20]
-    missing = show_chars(sorted(set(PRIME_TEXT) - set(vocab)))
-    return encode(first_word, vocab), (
-        f"notice: PRIME_TEXT {PRIME_TEXT!r} has characters that are not in "
-        f"{s.data_path} ({missing}); samples start from the data's first "
-        f"word, {first_word!r}, instead")
 
 
 def train_and_sample(s=None, model=None, run=None, after_update=None):
@@ -616,7 +611,7 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
     text = read_text(s.data_path)
     vocab = sorted(set(text))
     train_text, val_text = split_data(text, s.validation_fraction)
-    prime_ids, notice = prime_for(s, text, vocab)
+    prime_ids = encode(s.prime_text, vocab, "PRIME_TEXT", s.data_path)
     if model is None:
         model = CELLS[s.cell](len(vocab), s.hidden_size, s.seed)
         run = Run(model, len(vocab))
@@ -625,25 +620,27 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
     print(f"data: {s.data_path}, {len(text):,} characters, {len(vocab)} "
           f"distinct ({len(train_text):,} to train on, {len(val_text):,} "
           f"to validate)")
-    if notice:
-        print(notice)
     if not val_text:
         print("notice: no validation split (the data or "
               "VALIDATION_FRACTION is too small); skipping validation")
     print(f"model: {s.cell}, hidden {s.hidden_size}, {weights:,} weights; "
           f"training {s.max_iterations:,} iterations of "
           f"{s.sequence_length} characters, learning rate "
-          f"{s.learning_rate}, sample every {s.sample_every}")
-    if run.iteration == 0:
-        print(f"expected loss at start: log2({len(vocab)}) = "
-              f"{math.log2(len(vocab)):.2f} bits/char", flush=True)
+          f"{s.learning_rate} ({s.optimizer}, clip {s.clip:g}, clip norm "
+          f"{s.clip_norm:g}), sample every {s.sample_every}")
+    train_ids, val_ids = encode(train_text, vocab), encode(val_text, vocab)
+    if run.iteration == 0:                           # measured, and expected
+        n = len(vocab)
+        val = f"{evaluate(model, val_ids):.2f}" if val_ids else "-"
+        print(f"before training: val {val} bits/char ({math.log2(n):.2f} "
+              f"expected: log2({n}); {math.log(n):.2f} nats = ln({n}))",
+              flush=True)
 
     def sample():
         return generate(model, vocab, prime_ids, s.sample_length,
                         s.temperature, rng, s.top_k)
 
-    train(model, encode(train_text, vocab), encode(val_text, vocab), run, s,
-          sample, after_update)
+    train(model, train_ids, val_ids, run, s, sample, after_update)
     return model
 
 
@@ -731,70 +728,61 @@ def checkpoint_of(model, vocab, config, run):
 
 
 def read_json(path):
-    """The JSON object in a model file. Only JSON is parsed, so nothing in
-    the file can ever run; any problem is a UserError naming the file."""
+    """The JSON object in a model file: only JSON is parsed, so nothing in it
+    can run (conform refuses NaN); a problem is a UserError naming it."""
     old = old_model_path(path)
-    if not os.path.exists(path) and os.path.isfile(old):
-        raise UserError(f"model file {path} was not found, but {old} holds "
-                        f"the model an earlier run put aside: pass --model "
-                        f"{old}, or rename it to {path}")
     if not os.path.isfile(path):
-        raise UserError(f"model file {path} is a folder; pass --model FILE"
-                        if os.path.isdir(path) else
-                        f"model file {path} was not found; train one first "
-                        f"with: {command_for(['--model', path])}")
+        raise UserError(
+            f"model file {path} is a folder; pass --model FILE"
+            if os.path.isdir(path) else
+            f"model file {path} was not found, but {old} holds the model an "
+            f"earlier run put aside: pass --model {old}, or rename it to "
+            f"{path}" if os.path.isfile(old) else
+            f"model file {path} was not found; train one first with: "
+            f"{command_for(['--model', path])}")
+
     try:
         with open(path, "rb") as f:
             raw = f.read()
+        if raw[:1] == b"\x80":
+            raise UserError(f"{path} is a pickle file; this script never "
+                            f"loads pickles (loading one can run any code): "
+                            f"retrain to get a JSON model")
+        checkpoint = json.loads(raw)
     except OSError as e:
         raise UserError(f"cannot read model file {path}: {e.strerror}")
-    if raw[:1] == b"\x80":
-        raise UserError(f"{path} is a pickle file; this script never loads "
-                        f"pickles (loading one can run any code): retrain "
-                        f"to get a JSON model")
-
-    def refuse(name):
-        raise ValueError(f"it holds {name}")
-
-    try:
-        checkpoint = json.loads(raw.decode("utf-8"), parse_constant=refuse)
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a model file: it is not text")
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON ({e.msg} at line "
                         f"{e.lineno} column {e.colno}); it may be truncated: "
                         f"retrain or restore a copy")
-    except (ValueError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:    # not UTF-8, or too deep
         raise UserError(f"{path} is not a usable model file: {e}")
-    if not isinstance(checkpoint, dict):
-        raise UserError(f"{path} is not a usable model file: it holds no "
-                        f"JSON object")
-    return checkpoint
+    return checkpoint if isinstance(checkpoint, dict) else {}
 
 
 def load_model(path):
-    """(model, vocab, run, checkpoint) from a model file. The cell, the
-    vocabulary and V give the shapes; the rest is held against what a
-    model of those shapes saves (conform)."""
+    """(model, vocab, run, checkpoint) from a model file: the cell, vocab
+    and V give the shapes; conform holds the rest to what such a model has."""
     ck = read_json(path)
 
     def bad(why):
         return UserError(f"{path} is not a usable model file: {why}")
 
-    vocab, params = ck.get("vocab"), ck.get("params")
-    if (not isinstance(vocab, list) or not vocab
-            or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
-            or len(set(vocab)) != len(vocab)):
+    vocab, cell = ck.get("vocab"), ck.setdefault("cell", "rnn")  # pre-GRU
+    if not (isinstance(vocab, list) and vocab and all(
+            isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+            and len(set(vocab)) == len(vocab)):
         raise bad("'vocab' must be a list of distinct single characters")
-    if not isinstance(params, dict) or set(PARAM_NAMES) - set(params):
-        raise bad("'params' must hold U, W, V, b and c")
-    cell = ck.setdefault("cell", "rnn")              # files from before GRU
-    if not isinstance(cell, str) or cell not in CELLS:
+    if cell not in list(CELLS):
         raise bad(f"'cell' must be one of {', '.join(CELLS)}, got {cell!r}")
-    V = params["V"]
-    if not (isinstance(V, list) and V and isinstance(V[0], list) and V[0]):
-        raise bad("V must be a list of non-empty rows")
-    model = CELLS[cell](len(vocab), len(V[0]))
+    try:                                         # V's rows: the hidden size
+        hidden = (len(ck["params"]["V"][0])
+                  if set(PARAM_NAMES) <= set(ck["params"]) else 0)
+    except (KeyError, IndexError, TypeError):
+        hidden = 0
+    if not hidden:
+        raise bad("'params' must hold U, W, V, b and c, V a list of rows")
+    model = CELLS[cell](len(vocab), hidden)
     run = Run(model, len(vocab))
     like = checkpoint_of(model, vocab, {}, run)
     history = ck.get("history", {})                  # any number of points
@@ -817,8 +805,7 @@ def load_model(path):
 def conform(value, like, name, bad, shape=None):
     """value checked against the template like, and converted to its types:
     a dict (like's keys; a missing one takes like's value), a list (like's
-    length), a float (a finite number), an int (a whole number >=
-    0) or any other value (the same type); else raise bad(...)."""
+    length), a float (finite), an int (whole, >= 0) or like's type."""
     if isinstance(like, dict):
         if not isinstance(value, dict):
             raise bad(f"'{name}' must be an object")
@@ -2186,11 +2173,9 @@ COMMANDS = [  # (flag, what it takes, help)
 ]
 VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
          "--evaluate", "--compare")           # they read a model, not train
-TRAINING_ONLY = {"--data", "--sequence-length", "--learning-rate",
-                 "--max-iterations", "--sample-every", "--validation-fraction",
-                 "--log-every", "--prime-text", "--resume"}
 RULES = [  # (what the value must be, the test, the settings it applies to)
     ("one of rnn, gru, lstm", lambda v: v in CELLS, ["cell"]),
+    ("adagrad or sgd", lambda v: v in ("adagrad", "sgd"), ["optimizer"]),
     ("at least 1", lambda v: v >= 1, ["hidden_size", "sequence_length",
                                       "max_iterations", "sample_every",
                                       "log_every", "flow_steps",
@@ -2200,6 +2185,8 @@ RULES = [  # (what the value must be, the test, the settings it applies to)
     ("a finite number > 0", lambda v: 0 < v < math.inf, ["learning_rate"]),
     ("a finite number >= 0 (0 = greedy)", lambda v: 0 <= v < math.inf,
      ["temperature"]),
+    ("a finite number >= 0 (0 = off)", lambda v: 0 <= v < math.inf,
+     ["clip", "clip_norm"]),
     ("in [0, 1)", lambda v: 0 <= v < 1, ["validation_fraction"]),
     ("a file name, not empty", lambda v: v != "", ["data_path",
                                                    "model_path"]),
@@ -2286,10 +2273,8 @@ def unknown_flag(unknown, names):
 
 
 class Command:
-    """One command line: the settings s (the constants, with the flags
-    typed), the commands' values (args), the flags typed, and the settings
-    --resume took from a model file, so an error names where a value came
-    from."""
+    """One command line: the settings s, the commands' values (args), the
+    flags typed, and the flags whose values --resume took from the model."""
 
     def __init__(self, argv):
         args, unknown = parser().parse_known_args(argv)
@@ -2347,9 +2332,8 @@ class Command:
 
 
 def load_model_for(cmd):
-    """load_model(--model) for a command that reads one: (model, vocab, run,
-    checkpoint). A --cell or --hidden-size typed that the file contradicts
-    is an error; the file's become the settings'."""
+    """load_model(--model), whose cell and hidden size become the settings';
+    a --cell or --hidden-size typed that the file contradicts is an error."""
     model, vocab, run, checkpoint = load_model(cmd.s.model_path)
     for name, has in [("cell", checkpoint["cell"]),
                       ("hidden_size", len(model.V[0]))]:
@@ -2365,28 +2349,28 @@ def load_model_for(cmd):
     return model, vocab, run, checkpoint
 
 
-# a model file's config: (its key, the setting); --resume takes them all
-# but cell, hidden_size and max_iterations, unless a flag is typed
-CONFIG = [("data", "data_path"), ("cell", "cell"),
-          ("hidden_size", "hidden_size"),
-          ("sequence_length", "sequence_length"),
-          ("learning_rate", "learning_rate"),
-          ("max_iterations", "max_iterations"),
-          ("sample_every", "sample_every"), ("log_every", "log_every"),
-          ("validation_fraction", "validation_fraction"), ("seed", "seed")]
+# a model file's config: {its key, the flag's name: the setting}; --resume
+# takes them all but cell, hidden_size and max_iterations, unless typed;
+# a view ignores the training ones, --prime-text and --resume, and says so
+CONFIG = {flag_of(name)[2:].replace("-", "_"): name for name in (
+    "data_path", "cell", "hidden_size", "sequence_length", "learning_rate",
+    "optimizer", "clip", "clip_norm", "max_iterations", "sample_every",
+    "log_every", "validation_fraction", "seed")}
+TRAINING_ONLY = {"--prime-text", "--resume"} | {
+    flag_of(name) for name in CONFIG.values()
+    if name not in ("cell", "hidden_size", "seed")}
 
 
 def resume(cmd):
-    """(model, vocab, run) for --resume, which goes on with the file's
-    saved settings: a flag typed replaces one, a constant at the top of
-    the file never does; a notice says which value is used."""
+    """(model, vocab, run) for --resume, with the file's saved settings but
+    for the flags typed (never the constants), each said in a notice."""
     s = cmd.s
     model, vocab, run, checkpoint = load_model_for(cmd)
     if "--max-iterations" not in cmd.typed:
         print(f"notice: training on to MAX_ITERATIONS = "
               f"{s.max_iterations:,} at the top of the file; pass "
               f"--max-iterations to choose the total")
-    for key, name in CONFIG:
+    for key, name in CONFIG.items():
         has, now, flag = (checkpoint["config"].get(key), getattr(s, name),
                           flag_of(name))
         if key in ("cell", "hidden_size", "max_iterations") or has in (
@@ -2417,14 +2401,13 @@ def resume(cmd):
 
 def run_training(cmd):
     """Train a new model, or go on with one (--resume), through the story's
-    train_and_sample, saving at each of its checkpoints and at Ctrl-C;
-    then the end-of-run chart, yardstick, samples and copy check."""
+    train_and_sample, with a Saver; then end_of_run."""
     s, model, run, old = cmd.s, None, None, None
     if cmd.args.resume:
         model, model_vocab, run = resume(cmd)
     text = read_data(cmd)
     vocab = sorted(set(text))
-    prime_ids, _ = prime_for(s, text, vocab)          # fail before training
+    prime_ids = prime_for(s, text, vocab)             # fail before training
     check_writable(s.model_path)
     check_before_training(s.cell)
     if model is None:
@@ -2454,30 +2437,68 @@ def run_training(cmd):
     except UserError as e:
         if not str(e).startswith("training diverged"):
             raise
-        raise UserError(f"{e}; {saver.on_disk()}")  # what is on disk
+        off = "" if s.clip or s.clip_norm else (
+            ", or --clip-norm 5: clipping is off")
+        raise UserError(f"{e}{off}; {saver.on_disk()}")  # what is on disk
     finally:
         if handler is not False:        # None: a handler not set by Python
             signal.signal(signal.SIGINT, handler or signal.SIG_DFL)
-    end_of_run(cmd, model, vocab, text, run, prime_ids, saver.chart)
+    end_of_run(cmd, model, vocab, text, run, prime_ids, saver)
 
 
 def read_data(cmd):
-    """The training text, or an error that says which --data to pass."""
+    """The training text, or an error that says which --data to pass, or
+    where the text stops being UTF-8."""
+    path = cmd.s.data_path
     try:
-        return read_text(cmd.s.data_path)
+        return read_text(path)
     except UserError as e:
-        if os.path.isfile(cmd.s.data_path):
-            raise
-        raise UserError(f"{e}; " + (
-            f"{cmd.s.model_path} was trained on it; pass --data with its path"
-            if "--data" in cmd.from_model else
-            "pass --data with the path of a text file"))
+        if not os.path.isfile(path):
+            raise UserError(f"{e}; " + (
+                f"{cmd.s.model_path} was trained on it; pass --data with its "
+                f"path" if "--data" in cmd.from_model else
+                "pass --data with the path of a text file"))
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line = raw.count(b"\n", 0, bad.start) + 1
+            raise UserError(f"{path} is not valid UTF-8: byte 0x"
+                            f"{raw[bad.start]:02x} at byte offset {bad.start} "
+                            f"(line {line}); save the file as UTF-8")
+        except OSError:
+            pass
+        raise
+
+
+def prime_for(s, text, vocab):
+    """The ids fed in before sampling: s.prime_text's, or if the data lacks
+    PRIME_TEXT's characters, the first word's, which s.prime_text becomes."""
+    if s.prime_text == PRIME_TEXT and not set(PRIME_TEXT) <= set(vocab):
+        missing = show_chars(sorted(set(PRIME_TEXT) - set(vocab)))
+        s.prime_text = (text.split() or [text])[0][:20]
+        print(f"notice: PRIME_TEXT {PRIME_TEXT!r} has characters that are "
+              f"not in {s.data_path} ({missing}); samples start from the "
+              f"data's first word, {s.prime_text!r}, instead")
+    try:
+        return encode(s.prime_text, vocab, "--prime-text", s.data_path)
+    except UserError as e:
+        allowed = repr("".join(vocab))
+        if len(allowed) > 100:
+            allowed = allowed[:96] + "..." + allowed[0]   # keep the quote
+        raise UserError(f"{e}; allowed ({len(vocab)}): {allowed}")
+
+
+def show_chars(chars, limit=60):
+    """Characters as Python literals, e.g. 'a' '\\n', shortened if long."""
+    shown = " ".join(repr(ch) for ch in chars)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 def plan_to_keep(path):
-    """Before a new run: if path holds a file, say that the run's first
-    save moves it to NAME.old.EXT (one generation deep) and return that
-    name. Until then path is untouched: a run that fails costs nothing."""
+    """Before a new run: if path holds a file, say that the first save moves
+    it to NAME.old.EXT and return that name (a failed run costs nothing)."""
     if not os.path.exists(path):
         return None
     old = old_model_path(path)
@@ -2507,16 +2528,21 @@ def plan_to_keep(path):
 
 class Saver:
     """Writes the model file, and beside it vocab.json, config.json and
-    loss.svg, at each checkpoint and at Ctrl-C (stop), then stops; at a new
-    run's first save it moves the earlier model file to `old`."""
+    loss.svg, at each checkpoint and at Ctrl-C (stop), and adds each sample
+    to samples.txt (begun anew by a new run); a new run's first save moves
+    the earlier model file to `old`."""
 
     def __init__(self, s, model, vocab, run, old, resume_with):
         self.s, self.model, self.vocab, self.run = s, model, vocab, run
         self.old, self.saved, self.stop = old, False, []
         self.resume_with = resume_with
         self.chart = beside(s.model_path, "loss.svg")
+        self.samples = beside(s.model_path, "samples.txt")
+        self.mode = "a" if run.iteration else "w"   # --resume appends
 
-    def after_update(self, at_checkpoint):
+    def after_update(self, at_checkpoint, sampled=None):
+        if sampled is not None:
+            self.write_sample(sampled)
         if self.stop:                               # Ctrl-C was pressed
             self.save()
             raise KeyboardInterrupt(
@@ -2535,19 +2561,31 @@ class Saver:
                                 f"{e.strerror}; move it yourself, or use "
                                 f"--model NEW.json")
         self.saved = True
-        config = {key: getattr(s, name) for key, name in CONFIG}
+        config = {key: getattr(s, name) for key, name in CONFIG.items()}
         config["vocab_size"] = len(self.vocab)
         write_atomically(path, json.dumps(checkpoint_of(
             self.model, self.vocab, config, self.run), ensure_ascii=False))
-        for name, text in [
-                ("vocab.json", json.dumps(self.vocab, ensure_ascii=False,
-                                          indent=1)),
-                ("config.json", json.dumps(config, indent=2))]:
-            write_atomically(beside(path, name), text + "\n")
+        write_atomically(beside(path, "vocab.json"), json.dumps(
+            self.vocab, ensure_ascii=False, indent=1) + "\n")
+        write_atomically(beside(path, "config.json"),
+                         json.dumps(config, indent=2) + "\n")
         write_atomically(self.chart, svg_chart(
             loss_series(self.run.history),
             f"{s.data_path}: {s.cell}, hidden {s.hidden_size}, sequence "
             f"{s.sequence_length}, learning rate {s.learning_rate}"))
+
+    def write_sample(self, text):
+        """Add a checkpoint's sample to samples.txt, under a heading."""
+        run, val = self.run, (self.run.history["val"] or [[0, None]])[-1]
+        heading = (f"--- iteration {run.iteration} | train "
+                   f"{run.smooth_loss:.2f} bits/char | val " + (
+                       f"{val[1]:.2f} " if val[0] == run.iteration else "- "))
+        try:
+            with open(self.samples, self.mode, encoding="utf-8") as f:
+                f.write(f"{heading.ljust(79, '-')}\n{text}\n\n")
+        except OSError as e:
+            raise UserError(f"cannot write {self.samples}: {e.strerror}")
+        self.mode = "a"
 
     def on_disk(self):
         """What a run that failed leaves in the model file."""
@@ -2558,12 +2596,13 @@ class Saver:
             ", which still holds the earlier model" if self.old else "")
 
 
-def end_of_run(cmd, model, vocab, text, run, prime_ids, chart):
+def end_of_run(cmd, model, vocab, text, run, prime_ids, saver):
     """After training: the loss chart, the counting baseline, a sample at
     each temperature, and the copy check."""
-    s = cmd.s
+    s, chart = cmd.s, saver.chart
     print(text_chart(loss_series(run.history)))
-    print(f"saved {s.model_path}; loss chart: {chart}")
+    print(f"saved {s.model_path}; loss chart: {chart}" + (
+        f"; samples: {saver.samples}" if s.sample_length else ""))
     if in_ipython() and ("ipykernel" in sys.modules   # Jupyter, Colab
                          or sys.platform == "emscripten"):   # JupyterLite
         shown = sys.modules["IPython"].display    # loaded; never imported

@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import naive_rnn  # noqa: E402
-from rnn_from_scratch import CELLS, PARAM_NAMES, zeros_like  # noqa: E402
+from rnn_from_scratch import CELLS, PARAM_NAMES, settings, zeros_like  # noqa: E402
 
 SIZES = [(10, 15, 25), (50, 65, 25), (100, 65, 25), (256, 65, 25)]
 
@@ -72,10 +72,14 @@ def multiply_adds(cell, hidden, vocab):
 
 
 def ours(model, inputs, targets, h_prev):
-    """One training step of the class."""
+    """One training step of the class; an older version's update (--against)
+    takes the learning rate itself, not the settings."""
+    older = model.update.__code__.co_varnames[2] == "learning_rate"
+    how = 0.1 if older else settings(learning_rate=0.1)
+
     def step():
         _, grads, _ = model.loss_and_gradients(inputs, targets, h_prev)
-        model.update(grads, 0.1)
+        model.update(grads, how)
     return step
 
 

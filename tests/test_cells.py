@@ -114,7 +114,7 @@ def test_update_is_clipped_adagrad_for_gated_shapes(cls):
     params = {n: [list(r) for r in rows_of(getattr(model, n))]
               for n in rnn.PARAM_NAMES}
     memory = {n: [[0.0] * len(r) for r in params[n]] for n in rnn.PARAM_NAMES}
-    model.update(grads, 0.1)
+    model.update(grads, rnn.settings(learning_rate=0.1))
     naive_rnn.adagrad_update(params, memory, {n: rows_of(grads[n])
                                               for n in rnn.PARAM_NAMES}, 0.1)
     for n in rnn.PARAM_NAMES:

@@ -9,7 +9,7 @@ import pytest
 
 import naive_rnn
 from helpers import chunk
-from rnn_from_scratch import PARAM_NAMES, RNN, softmax, zeros_like
+from rnn_from_scratch import PARAM_NAMES, RNN, settings, softmax, zeros_like
 
 
 def small_model(vocab_size=4, hidden_size=5, seed=0, scale=0.5):
@@ -105,7 +105,7 @@ def test_update_is_clipped_adagrad_and_leaves_grads_alone():
     params = {n: copy_of(getattr(model, n)) for n in PARAM_NAMES}
     memory = {n: zeros_like(params[n]) for n in PARAM_NAMES}
     for _ in range(3):
-        model.update(grads, 0.1)
+        model.update(grads, settings(learning_rate=0.1))
         naive_rnn.adagrad_update(params, memory, grads, 0.1)
     assert grads == before
     for n in PARAM_NAMES:

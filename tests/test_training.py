@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 
 import pytest
@@ -22,7 +23,7 @@ def trained_model(steps=5):
     for k in range(steps):
         _, grads, h = model.loss_and_gradients(ids[k * 10:k * 10 + 10],
                                                ids[k * 10 + 1:k * 10 + 11], h)
-        model.update(grads, 0.1)
+        model.update(grads, rnn.settings(learning_rate=0.1))
     return model, vocab
 
 
@@ -81,7 +82,7 @@ def test_loss_falls_on_a_repeated_string():
     for k in range(300):
         p = (k * 9) % (len(ids) - 10)
         _, grads, _ = model.loss_and_gradients(ids[p:p + 9], ids[p + 1:p + 10], h)
-        model.update(grads, 0.1)
+        model.update(grads, rnn.settings(learning_rate=0.1))
     end = rnn.evaluate(model, ids)
     assert start == pytest.approx(math.log2(len(vocab)), abs=0.05)
     assert end < 1.0, end
@@ -124,7 +125,7 @@ def test_after_update_runs_after_every_update_and_flags_checkpoints(capsys):
                      log_every=1000, sample_length=0)
     run = rnn.Run(model, 5)
     rnn.train(model, [i % 5 for i in range(30)], [1, 2, 3], run, s,
-              sample=lambda: "", after_update=lambda at: seen.append(
+              sample=lambda: "", after_update=lambda at, _: seen.append(
                   (run.iteration, at)))
     assert seen == [(1, False), (2, False), (3, True), (4, False),
                     (5, False), (6, True), (7, True)]
@@ -150,15 +151,22 @@ def test_end_to_end_train_then_generate(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     vocab = sorted(set(STORY))
-    assert f"expected loss at start: log2({len(vocab)}) = " \
-           f"{math.log2(len(vocab)):.2f} bits/char" in out
+    before = re.search(r"^before training: val (\d\.\d\d) bits/char "
+                       r"\((\d\.\d\d) expected: log2\((\d+)\); (\d\.\d\d) "
+                       r"nats = ln\((\d+)\)\)$", out, re.M)
+    n = len(vocab)                     # measured: the untrained V·h is near 0,
+    assert float(before[1]) == pytest.approx(math.log2(n), abs=0.05)  # so
+    assert before.group(2, 3, 4, 5) == (f"{math.log2(n):.2f}", str(n),  # p
+                                        f"{math.log(n):.2f}", str(n))  # ~1/n
     assert "iter 20/20 | train " in out and " chars/s | " in out
     assert out.count("--- sample at iteration") == 2      # at 10 and 20
     assert "--- sample at temperature 0.5 " in out
     assert ("\nmodel: rnn, hidden 8, " in out and " weights; training 20 "
-            "iterations of 10 characters, learning rate 0.05, sample every "
+            "iterations of 10 characters, learning rate 0.05 (adagrad, clip "
+            "5, clip norm 0), sample every "
             "10\n" in out)
-    assert "\nsaved model.json; loss chart: loss.svg\n" in out
+    assert ("\nsaved model.json; loss chart: loss.svg; samples: samples.txt\n"
+            in out)
     with open(tmp_path / "vocab.json", encoding="utf-8") as f:
         assert json.load(f) == vocab
     with open(tmp_path / "config.json", encoding="utf-8") as f:
@@ -218,10 +226,12 @@ def test_another_model_names_its_files_after_itself(tmp_path):
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     result = run_main(tmp_path, *TINY, "--model", "gru.json", "--cell", "gru")
     assert result.returncode == 0, result.stderr
-    assert "\nsaved gru.json; loss chart: gru.loss.svg\n" in result.stdout
+    assert ("\nsaved gru.json; loss chart: gru.loss.svg; samples: "
+            "gru.samples.txt\n" in result.stdout)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert set(after) - set(before) == {"gru.json", "gru.vocab.json",
-                                        "gru.config.json", "gru.loss.svg"}
+                                        "gru.config.json", "gru.loss.svg",
+                                        "gru.samples.txt"}
     assert all(after[name] == before[name] for name in before), "changed"
     assert json.loads(after["gru.config.json"])["cell"] == "gru"
     assert rnn.beside(os.path.join("runs", "a.b.json"), "x.svg") == \

@@ -318,8 +318,8 @@ def test_resume_with_no_flags_matches_one_straight_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert weights_and_place(resumed) == weights_and_place(straight)
     assert "data: notes.txt," in result.stdout
-    assert ("training 45 iterations of 7 characters, learning rate 0.1, "
-            "sample every 15") in result.stdout
+    assert ("training 45 iterations of 7 characters, learning rate 0.1 "
+            "(adagrad, clip 5, clip norm 0), sample every 15") in result.stdout
     assert ("notice: using model.json's --learning-rate 0.1, not "
             "LEARNING_RATE = 0.05 at the top of the file") in notices(result)
     named = [line.split()[3] for line in notices(result)
@@ -401,7 +401,7 @@ def test_the_resumed_header_says_where_the_run_stands(trained):
     assert (f"resuming model.json at iteration 20: train {train:.2f} "
             f"bits/char, val {val:.2f} bits/char"
             ) in result.stdout.splitlines()
-    assert "expected loss at start" not in result.stdout
+    assert "before training" not in result.stdout
 
 
 def test_ctrl_c_ends_with_the_command_to_continue(tmp_path):
