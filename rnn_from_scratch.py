@@ -1818,8 +1818,9 @@ def training_texts(model_path, checkpoint, vocab):
 
 
 def run_evaluate(cmd):
-    """--evaluate: the model's bits per character on a file, skipping the
-    characters it has never seen, then the n-gram's on the same text."""
+    """--evaluate: the model's bits/char on a file, less the characters it
+    has never seen, then the n-gram's; both by kind of position and for
+    closers, and evaluate.html, when the n-gram can be fitted."""
     path, model_path = cmd.args.evaluate, cmd.s.model_path
     model, vocab, _, checkpoint = load_model_for(cmd)
     text = read_text(path, "--evaluate file")        # UTF-8, 2 chars or more
@@ -1898,8 +1899,8 @@ def kind_of(before, ch):
 def closers(text):
     """[(position, distance to its opener)] of each closing bracket or
     quote of text. Brackets nest: a closer pairs with the opener on top of
-    the stack if that is its own. Quotes " and ' alternate: each second
-    one closes, and a ' between two word characters (don't) is no quote."""
+    the stack if that is its own. " and ' each alternate: every second one
+    closes, and a ' between two word characters (don't) is no quote."""
     stack, quotes, found = [], {}, []
     for t, ch in enumerate(text):
         if ch in CLOSERS.values():
@@ -1918,11 +1919,11 @@ def compared(text, net, counted):
     """[(heading, rows (label, count, the network's, counting's, note))]:
     bits/char by kind of position, then closers' mean p by distance to the
     opener if text has any; net, counted: the bits of each of text[1:]."""
-    kinds, far = {kind: [] for kind in KINDS}, {bin: [] for bin in DISTANCES}
+    kinds, far = {k: [] for k in KINDS}, {k: [] for k in DISTANCES}
     for t in range(1, len(text)):
         kinds[kind_of(text[t - 1], text[t])].append(t)
     for t, d in closers(text):
-        far[next(bin for bin, most in DISTANCES.items() if d <= most)] += [t]
+        far[next(k for k, most in DISTANCES.items() if d <= most)].append(t)
 
     def rows(groups, of):
         return [(label, len(ts), *(sum(of(bits[t - 1]) for t in ts) / len(ts)
