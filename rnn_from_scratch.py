@@ -1856,9 +1856,8 @@ def run_evaluate(cmd):
 
 
 def yardstick(cmd, logs, vocab, checkpoint, text, name):
-    """The counting baseline on the same text, when the model's data file
-    is at hand, and its p of each char but the first; else a notice that
-    says why not, and None."""
+    """The n-gram's line on text and its p of each char but the first, if
+    the model's data file is at hand; else a notice why not, and None."""
     texts, why = training_texts(cmd.s.model_path, checkpoint, vocab)
     if texts is None:
         return print(f"notice: no n-gram comparison: {why}")
@@ -1873,11 +1872,10 @@ def yardstick(cmd, logs, vocab, checkpoint, text, name):
 
 # --- measuring: where the network wins and loses -----------------------------
 # --evaluate also compares the two models character by character: by the
-# kind of position, by the distance from a closing bracket or quote to its
-# opener, and on a page of the text coloured by the bits the network saves.
+# kind of position (that of the character predicted, and for a letter, digit
+# or _, a word character, regex \w, that of the one before it too), by the
+# distance from a closing bracket or quote to its opener, and on a page.
 
-# a position's kind: that of the character predicted, and for a letter,
-# digit or _ (a word character, regex \w) that of the one before it too
 KINDS = {"word start": "a letter, digit or _ after any other character",
          "inside a word": "a letter, digit or _ after one of those",
          "space": "whitespace other than a newline", "newline": "a newline",
