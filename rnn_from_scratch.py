@@ -450,11 +450,14 @@ def read_text(path, what="data file"):
         raise UserError(f"{what} {path} {problem}")
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+            raw = f.read()
+        text = raw.decode("utf-8")
     except OSError as e:
         raise UserError(f"cannot read {what} {path}: {e.strerror}")
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not valid UTF-8; save it as UTF-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{path} is not valid UTF-8: byte 0x{raw[e.start]:02x}"
+                        f" on line {line}; save the file as UTF-8")
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if len(text) < 2:
         size = "is empty" if not text else "has only 1 character"
@@ -2446,29 +2449,17 @@ def run_training(cmd):
 
 
 def read_data(cmd):
-    """The training text, or an error that says which --data to pass, or
-    where the text stops being UTF-8."""
+    """The training text, or an error that says which --data to pass."""
     path = cmd.s.data_path
     try:
         return read_text(path)
     except UserError as e:
-        if not os.path.isfile(path):
-            raise UserError(f"{e}; " + (
-                f"{cmd.s.model_path} was trained on it; pass --data with its "
-                f"path" if "--data" in cmd.from_model else
-                "pass --data with the path of a text file"))
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-            raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            line = raw.count(b"\n", 0, bad.start) + 1
-            raise UserError(f"{path} is not valid UTF-8: byte 0x"
-                            f"{raw[bad.start]:02x} at byte offset {bad.start} "
-                            f"(line {line}); save the file as UTF-8")
-        except OSError:
-            pass
-        raise
+        if os.path.isfile(path):
+            raise
+        raise UserError(f"{e}; " + (
+            f"{cmd.s.model_path} was trained on it; pass --data with its "
+            f"path" if "--data" in cmd.from_model else
+            "pass --data with the path of a text file"))
 
 
 def prime_for(s, text, vocab):

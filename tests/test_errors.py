@@ -71,11 +71,11 @@ def test_one_character_data_file(folder):
 
 
 def test_data_that_is_not_utf8_names_the_byte(folder):
-    # the byte, its offset and its line, so the user can find it
+    # the byte and its line, so the user can find it
     (folder / "latin1.txt").write_bytes(
         "first line\ncaf\xe9 au lait\n".encode("latin-1"))
     assert_error(run_here(folder, "--data", "latin1.txt"), "latin1.txt",
-                 "UTF-8", "0xe9", "offset 14", "line 2")
+                 "UTF-8", "0xe9", "on line 2")
 
 
 def test_data_shorter_than_one_chunk_still_trains(folder):
