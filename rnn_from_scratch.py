@@ -654,20 +654,25 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
 
 import argparse
 import ast
+import builtins
+import contextlib
 import csv
 import difflib
 import html
 import io
 import json
 import linecache
+import marshal
 import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
+import symtable
 import sys
 import tempfile
-import textwrap
+import tokenize
 import traceback
 from collections import Counter
 
@@ -1099,68 +1104,94 @@ def check_before_training(name):
           f"relative error {worst:.1e}, {time.monotonic() - start:.1f} s)")
 
 
+def blanked(text, names):
+    """text, this file's, with the step_backward body of each named cell,
+    and so its derivation comments, replaced by raise NotImplementedError;
+    every other byte is kept. The docstring stays: it gives the shapes."""
+    lines, cells = text.split("\n"), {cell_class(n).__name__ for n in names}
+    for node in sorted((node for klass in ast.parse(text).body
+                        if getattr(klass, "name", "") in cells
+                        for node in klass.body
+                        if getattr(node, "name", "") == "step_backward"),
+                       key=lambda node: -node.lineno):   # from the end up
+        lines[node.body[0].end_lineno:node.end_lineno] = [
+            "        # Your code here, from the docstring's shapes. Check "
+            "it with", "        # --check; grading takes this function "
+            "alone, so keep any", "        # helper inside it.",
+            '        raise NotImplementedError("your code here")']
+    return "\n".join(lines)
+
+
+def this_file(flag):
+    """This file's path and bytes, which flag needs."""
+    path = globals().get("__file__")
+    if not path or not os.path.isfile(path):
+        raise UserError(f"{flag} reads this file, which has no path here (a "
+                        f"notebook cell or a browser tab): run python "
+                        f"rnn_from_scratch.py {flag} ... where it is on disk")
+    with open(path, "rb") as f:
+        return path, f.read()
+
+
 def run_exercise(cmd):
     """--exercise CELL: write this file beside itself as a handout, with
-    that cell's step_backward body, and so its derivation comments,
-    replaced by raise NotImplementedError; every other byte is kept."""
+    that cell's step_backward blank."""
     name = cmd.args.exercise.lower()
     if name not in CELLS:
         raise UserError(f"--exercise must be one of rnn, gru, lstm, got "
                         f"{cmd.args.exercise!r}")
-    path = globals().get("__file__")
-    if not path or not os.path.isfile(path):
-        raise UserError("--exercise copies this file, which has no path "
-                        "here (a notebook cell or a browser tab): run "
-                        "python rnn_from_scratch.py --exercise "
-                        f"{name} where the file is on disk")
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    cell = cell_class(name).__name__         # RNNCell, GRUCell, ...
-    body = next(node for klass in ast.parse("\n".join(lines)).body
-                if isinstance(klass, ast.ClassDef) and klass.name == cell
-                for node in klass.body if getattr(node, "name", "") ==
-                "step_backward")
-    start = body.body[0].end_lineno                  # the docstring stays
-    lines[start:body.end_lineno] = [
-        "        # Your code here, from the docstring's shapes. Check it with",
-        f"        # --check --cell {name}; grading takes this function alone,",
-        "        # so keep any helper inside it.",
-        '        raise NotImplementedError("your code here")']
+    path, data = this_file("--exercise")
     root, ext = os.path.splitext(path)
     out = f"{root}_{name}_exercise{ext}"
     if os.path.exists(out):
         raise UserError(f"{out} exists; --exercise never overwrites a file: "
                         f"move it away first")
-    write_atomically(out, "\n".join(lines))
-    print(f"wrote {out}: {cell}.step_backward is blank for the student to "
-          f"write; --check there fails for the {name} until it is right")
+    write_atomically(out, blanked(data.decode("utf-8"), [name]))
+    print(f"wrote {out}: {cell_class(name).__name__}.step_backward is blank "
+          f"for the student to write; --check there fails for the {name} "
+          f"until it is right")
     return 0
 
 
 # --- grading a class: --grade CELL FILE... -----------------------------------
 # A submission cannot judge itself: its own --check reads its own tolerance.
 # So the instructor's copy takes only the cell's step_backward from each
-# file, by parsing it, runs it in a child process on fresh random problems,
-# and compares the numbers it writes back with its own step_backward's, here.
-# The child is no sandbox: grade untrusted classes in a container or a
-# throwaway account.
+# file and runs it in a fresh Python, in an empty folder, inside this file's
+# text compiled from memory with every step_backward blank: the child never
+# holds the answer. The verdict is computed here, from the numbers it writes.
 
 GRADE_SECONDS = 10           # a submission's time limit, for all problems
-SUSPICIOUS = {"open", "exec", "eval", "compile", "globals", "setattr",
-              "getattr", "vars", "__import__", "sys", "os", "builtins",
-              "__builtins__", "__globals__", "__dict__"}
+GRADE_EXACT = 1e-11          # a PASS above this is REVIEW: honest code, in
+                             # any order, stays below 3e-12 on the job
+ALLOWED = {"dot", "matvec", "transpose", "outer_sum", "softmax", "sigmoid",
+           "zeros_like", "mul", "math", "print", "isinstance", "abs", "all",
+           "any", "bool", "divmod", "enumerate", "float", "int", "len",
+           "list", "map", "max", "min", "pow", "range", "reversed", "round",
+           "sorted", "sum", "tuple", "zip"} | {
+    n for n, v in vars(builtins).items()                 # raise ValueError
+    if isinstance(v, type) and issubclass(v, BaseException)}
+ATTRIBUTES = {"U", "W", "b", "GATES", "zero_state", "hidden", "append",
+              "extend", "insert", "pop", "index", "count", "copy", "reverse",
+              "sort", "clear", "remove"} | {
+    n for n in dir(math) if not n.startswith("_")}
+CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
+         "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
+         "space['grade_child'](job)\n")
 
 
 def grade_job(name, rng, count=3):
-    """count problems of random sizes for a cell, as JSON data: weights, a
-    chunk, a start state, and for each character of the chunk the inputs
-    of its step_backward (the cache of the forward there, and random
-    gradients from above)."""
+    """count problems of random sizes for a cell, and a stiff one (weights
+    ×3, where numerical differentiation falls short): weights, a chunk, a
+    start state, and each step's step_backward inputs (the forward's
+    cache, random gradients from above), as JSON data."""
     problems = []
-    for _ in range(count):
+    for k in range(count + 1):
         hidden = rng.randint(2, 5)
         model, inputs, targets, state = random_problem(
             name, rng.randint(3, 6), hidden, 5, rng)
+        for p in PARAM_NAMES if k == count else ():
+            for row in rows_of(getattr(model, p)):
+                row[:] = [3.0 * v for v in row]
         h, steps = state, []
         for x in inputs:
             h, cache = model.step_forward(x, h)
@@ -1192,23 +1223,19 @@ def grade_run(job):
     return json.loads(json.dumps(numbers))
 
 
-def grade_child(job_path, out_path):
-    """In the child process: put the submitted step_backward in its cell,
-    run the job, and write the numbers (or the crash) to out_path."""
-    with open(job_path, encoding="utf-8") as f:
-        job = json.load(f)
-    namespace = dict(globals())
+def grade_child(job):
+    """In the child: define the submitted step_backward here, at its own
+    line numbers, put it in its cell, run the job and write result.json."""
     try:
-        exec(compile("\n" * (job["line"] - 1) + job["source"], job["file"],
-                     "exec"), namespace)
-        cell_class(job["cell"]).step_backward = namespace["step_backward"]
+        exec(compile(job["source"], "<submission>", "exec"), globals())
+        cell_class(job["cell"]).step_backward = globals()["step_backward"]
         result = {"numbers": grade_run(job)}
     except Exception as e:
-        own = [f for f in traceback.extract_tb(e.__traceback__)
-               if f.filename == job["file"]]         # the student's lines
-        result = {"crash": f"{type(e).__name__}: {e}", "line": f"line "
-                  f"{own[-1].lineno}: {own[-1].line}" if own else None}
-    with open(out_path, "w", encoding="utf-8") as f:
+        own = [f.lineno for f in traceback.extract_tb(e.__traceback__)
+               if f.filename == "<submission>"]      # the student's lines
+        result = {"crash": f"{type(e).__name__}: {e}"[:300],
+                  "line": own[-1] if own else None}
+    with open("result.json", "w", encoding="utf-8") as f:
         json.dump(result, f)
 
 
@@ -1229,69 +1256,137 @@ def grade_error(got, want):
     return error if error == error else math.inf     # NaN: inf
 
 
-def definitions(tree, cell):
-    """{name: its syntax tree as text}: a file's functions, constants and
-    other statements (named by their first line), and each class's members
-    as Class.member."""
-    def name_of(node):
-        targets = ", ".join(map(ast.unparse, getattr(node, "targets", [])))
-        return (getattr(node, "name", None) or targets
-                or ast.unparse(node).split("\n")[0][:40])
+def tree_data(node, names={}):
+    """A syntax tree as flat data, breadth first, without recursion (so a
+    1,000-term sum is no harder): each node's type and fields, a child as
+    "", a list as its length; names renames identifiers."""
+    return [(type(n), [names.get(v, v) if type(v) is str else len(v) if
+                       type(v) is list else "" if isinstance(v, ast.AST)
+                       else (type(v), v) for _, v in ast.iter_fields(n)])
+            for n in ast.walk(node)]
 
+
+def definitions(tree, lines):
+    """{name: (source, nodes)} of a file's statements (named by what they
+    define, or their first line) and its classes' members (Class.member);
+    the last of a name wins, as in Python."""
     found = {}
     for node in tree.body:
+        parts = [(node, "")]
         if isinstance(node, ast.ClassDef):
-            found[node.name] = " ".join(ast.dump(b) for b in node.bases)
-            for part in node.body:
-                found[f"{node.name}.{name_of(part)}"] = ast.dump(part)
-        else:
-            found[name_of(node)] = ast.dump(node)
+            for key in [k for k in found if k.startswith(node.name + ".")]:
+                del found[key]                       # a class redefined
+            found[node.name] = (lines[node.lineno - 1], node.bases)
+            parts = [(part, node.name + ".") for part in node.body]
+        for part, within in parts:
+            start = min([d.lineno for d in getattr(
+                part, "decorator_list", [])] + [part.lineno])
+            found[within + (getattr(part, "name", None) or lines[
+                start - 1].strip().split(" = ")[0][:40])] = (
+                "\n".join(lines[start - 1:part.end_lineno]), [part])
     return found
 
 
-def grade_file(path, name, job, reference, mine):
-    """(verdict, worst error, what went wrong, changed definitions, names
-    the function has no need of) for one submitted file."""
-    cell = cell_class(name).__name__
+def changed_from(mine, theirs):
+    """The names of the definitions that differ in more than formatting."""
+    return sorted(k for k in set(mine) | set(theirs) if not (
+        k in mine and k in theirs and (mine[k][0] == theirs[k][0] or [
+            tree_data(n) for n in mine[k][1]] == [
+            tree_data(n) for n in theirs[k][1]])))
+
+
+def same_answer(func, answer):
+    """Whether func is answer with locals renamed, reformatted, or with
+    other comments and docstring."""
+    def shape(f):
+        names = {}
+        for n in ast.walk(f):
+            if isinstance(n, (ast.arg, ast.Name)) and not isinstance(
+                    getattr(n, "ctx", None), ast.Load):
+                names.setdefault(getattr(n, "arg", getattr(n, "id", "")),
+                                 f"_{len(names)}")
+        body = f.body[ast.get_docstring(f) is not None:]
+        return [tree_data(n, names) for n in [f.args] + body]
+    return shape(func) == shape(answer)
+
+
+def flagged(func, source, want):
+    """What func uses beyond the exercise's needs, ALLOWED and ATTRIBUTES
+    (every identifier and string, so no dunder), and how its signature
+    differs from the handout's, want."""
+    flags, tables = set(), [symtable.symtable(source, "<submission>",
+                                              "exec")]
+    while tables:                            # the function's scopes, all
+        table = tables.pop()
+        tables += table.get_children()
+        flags |= {"class"} if table.get_type() == "class" else set()
+        flags |= {s.get_name() for s in table.get_symbols()
+                  if s.is_declared_global() or s.is_global() and
+                  s.get_name() not in ALLOWED | {"step_backward"}}
+    for n in ast.walk(func):
+        flags |= {f"import {a.name}" for a in getattr(n, "names", [])
+                  if isinstance(a, ast.alias) and (a.name, getattr(
+                      n, "module", None)) not in (("math", None),
+                                                  (a.name, "math"))}
+        if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
+            flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
+        flags |= {v for _, v in ast.iter_fields(n) if isinstance(v, str)
+                  and "__" in v}                     # also in a string
+    args, handout = func.args, want.args
+    return sorted(flags) + ["decorator"] * bool(func.decorator_list) + [
+        "default"] * bool(args.defaults or any(args.kw_defaults)) + [
+        "annotation"] * bool(func.returns or any(getattr(
+            a, "annotation", None) for a in ast.walk(args))) + [
+        "parameters"] * bool(len(args.args) != len(handout.args) or
+                             args.posonlyargs or args.kwonlyargs or
+                             args.vararg or args.kwarg)
+
+
+def grade_file(path, data, g):
+    """(verdict, worst error, what went wrong, definitions changed, names
+    flagged) for one submitted file's bytes (or the OSError of reading)."""
+    cell = cell_class(g.name).__name__
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        tree = ast.parse(text, path)
-    except OSError as e:
-        return "MISSING", None, f"cannot read it: {e.strerror}", [], []
-    except UnicodeDecodeError:
-        return "MISSING", None, "cannot read it: not UTF-8 text", [], []
-    except SyntaxError as e:
-        why = f"does not parse: {e.msg}, line {e.lineno}"
-        return "MISSING", None, why, [], []
-    theirs, answer = definitions(tree, cell), f"{cell}.step_backward"
-    changed = sorted(k for k in set(mine) | set(theirs)
-                     if mine.get(k) != theirs.get(k) and k != answer)
-    func = next((n for c in tree.body if isinstance(c, ast.ClassDef) and
-                 c.name == cell for n in c.body
-                 if getattr(n, "name", "") == "step_backward"), None)
-    if func is None:
-        return "MISSING", None, f"no {cell}.step_backward", changed, []
-    names = {getattr(n, "id", getattr(n, "attr", None)) for n in
-             ast.walk(func)}                         # names and attributes
-    imports = any(isinstance(n, (ast.Import, ast.ImportFrom))
-                  for n in ast.walk(func))
-    flags = sorted(names & SUSPICIOUS) + ["import"] * imports
-    result = run_submission(path, func, ast.get_source_segment(
-        text, func, padded=True), job)
+        if isinstance(data, OSError):
+            raise data
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        lines = data.decode(encoding).replace("\r\n", "\n").replace(
+            "\r", "\n").split("\n")                  # as Python reads it
+        tree = ast.parse("\n".join(lines), path)
+    except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
+        return "MISSING", None, (
+            f"does not parse: {e.msg}, line {e.lineno}" if isinstance(
+                e, SyntaxError) else f"cannot read it: {getattr(e, 'strerror', 0) or e}"), [], []
+    theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
+    changed = [k for k in changed_from(g.mine, theirs) if k != answer]
+    classes = [c for c in tree.body if getattr(c, "name", "") == cell]
+    changed += [f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
+        answer, sum(getattr(p, "name", "") == "step_backward" for p in
+                    classes[-1].body) if classes else 0)] if n > 1]
+    func = theirs.get(answer, ("", [None]))[1][0]
+    if not isinstance(func, ast.FunctionDef):
+        return "MISSING", None, f"no {answer}", changed, []
+    start = min([d.lineno for d in func.decorator_list] + [func.lineno])
+    source = "\n" * (start - 2) + "if 1:\n" + "\n".join(
+        lines[start - 1:func.end_lineno])            # at its line numbers
+    flags = flagged(func, source, g.mine[answer][1][0])
+    result = run_submission(dict(g.job, source=source))
     if result is None:
         return "TIMEOUT", None, f"over {GRADE_SECONDS} s", changed, flags
     if "crash" in result:
-        return ("CRASH", None, f"{result['crash']} ({result['line'] or '?'})",
-                changed, flags)
-    worst = grade_error(result.get("numbers"), reference)
-    why = ("the answer itself: the function is this file's, to the letter"
-           if mine.get(answer) == theirs.get(answer) else
+        line = result.get("line")
+        where = (f"line {line}: {lines[line - 1].strip()}" if type(line) is
+                 int and 0 < line <= len(lines) else "?")
+        return "CRASH", None, f"{result['crash']} ({where})", changed, flags
+    worst = grade_error(result.get("numbers"), g.reference)
+    why = ("the answer itself: the function is this file's, but for names"
+           " and layout" if same_answer(func, g.mine[answer][1][0]) else
            "outputs of the wrong shape, or not numbers" if worst == math.inf
-           else wrong_parts(result["numbers"], reference)
-           if worst > CHECK_TOLERANCE else "")
-    return ("PASS" if worst <= CHECK_TOLERANCE else "FAIL", worst, why,
-            changed, flags)
+           else wrong_parts(result["numbers"], g.reference)
+           if worst > CHECK_TOLERANCE else "close, not exact: numerical "
+           "differentiation?" if worst > GRADE_EXACT else "")
+    return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if flags or
+            worst > GRADE_EXACT else "PASS", worst, why, changed, flags)
 
 
 def wrong_parts(got, want):
@@ -1309,43 +1404,118 @@ def wrong_parts(got, want):
                                  errors.items() if e > CHECK_TOLERANCE)
 
 
-def run_submission(path, func, source, job):
-    """The child's result for one step_backward (func, its source): its
-    JSON, or None on time-out. Only the file it writes is read, never what
-    it prints."""
-    folder = tempfile.mkdtemp(prefix="grade-")
-    job_path, out_path = (os.path.join(folder, n) for n in ("job", "out"))
-    with open(job_path, "w", encoding="utf-8") as f:
-        json.dump(dict(job, file=os.path.abspath(path), line=func.lineno,
-                       source=textwrap.dedent(source)), f)
-    child = ("import importlib.util as u, sys\n"
-             "s = u.spec_from_file_location('instructor', sys.argv[1])\n"
-             "m = u.module_from_spec(s)\ns.loader.exec_module(m)\n"
-             "m.grade_child(sys.argv[2], sys.argv[3])\n")
+def run_submission(job):
+    """The child's result for a job: its JSON, or None on time-out. A fresh
+    Python, isolated (-I), with no environment, in an empty folder, runs
+    this file's code, compiled here, given with the job on its stdin; its
+    process group, and any process it left, are ended after."""
+    folder, known = tempfile.mkdtemp(prefix="grade-"), children()
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-c", CHILD], cwd=folder, env={
+            k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        subprocess.run([sys.executable, "-c", child, grader_file(), job_path,
-                        out_path], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=GRADE_SECONDS)
-        with open(out_path, encoding="utf-8") as f:
-            result = json.load(f)
+        child.communicate(marshal.dumps((job.pop("code"), job)),
+                          timeout=GRADE_SECONDS)
+        result = json.loads(regular_file(os.path.join(folder,
+                                                      "result.json")))
         return result if isinstance(result, dict) else {}
     except subprocess.TimeoutExpired:
         return None
-    except (OSError, ValueError):                   # no file, or no JSON
-        return {"crash": "the child wrote no result", "line": None}
+    except (OSError, ValueError) as e:               # no file, or no JSON
+        return {"crash": f"the child wrote no result ({e})"}
     finally:
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(OSError):
+                os.killpg(child.pid, signal.SIGKILL)
+        child.kill()
+        child.wait()
+        for _ in range(100):                         # as long as they fork
+            strays = children() - known
+            for pid in strays:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+            if not strays:
+                break
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def grader_file():
-    """This file's path, which the child imports: the instructor's copy."""
-    path = globals().get("__file__")
-    if not path or not os.path.isfile(path):
-        raise UserError("--grade runs this file in a child process, and it "
-                        "has no path here (a notebook cell or a browser "
-                        "tab): run python rnn_from_scratch.py --grade ...")
-    return path
+def regular_file(path, limit=2 ** 20):
+    """A file's bytes, if it is a regular file of at most limit bytes (never
+    waiting on a FIFO, never following a link); else OSError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        size = os.fstat(fd)
+        if not stat.S_ISREG(size.st_mode) or size.st_size > limit:
+            raise OSError(f"not a regular file of at most {limit} bytes")
+        return f.read()
+
+
+def children():
+    """The ids of this process's children (Linux, from /proc; elsewhere
+    none). With PR_SET_CHILD_SUBREAPER set, they include the processes
+    that a child's children left when they ended."""
+    found = set()
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if int(f.read().rsplit(b")", 1)[1].split()[1]) == \
+                        os.getpid():
+                    found.add(int(pid))
+    return found
+
+
+def subreaper(on):
+    """On Linux, make orphaned descendants this process's children, so that
+    run_submission finds and ends them (prctl PR_SET_CHILD_SUBREAPER)."""
+    with contextlib.suppress(Exception):             # not Linux: nothing
+        import ctypes
+        ctypes.CDLL(None).prctl(36, int(on), 0, 0, 0)
+
+
+def files_in(folders):
+    """{path: its identity and times} of the files in folders and in their
+    __pycache__: a write, even one that puts the time back, shows."""
+    found = {}
+    for folder in folders:
+        for sub in (folder, os.path.join(folder, "__pycache__")):
+            for entry in os.scandir(sub) if os.path.isdir(sub) else []:
+                with contextlib.suppress(OSError):
+                    s = entry.stat(follow_symlinks=False)
+                    found[entry.path] = (s.st_ino, s.st_size, s.st_mode,
+                                         s.st_mtime_ns, s.st_ctime_ns)
+    return found
+
+
+def grade_one(path, data, g):
+    """grade_file under a catch-all, with the files the child created,
+    changed or deleted named, and the instructor's file put back."""
+    print(f"grading {one_line(path)}", flush=True)   # a hang names its file
+    before = files_in(g.folders)
+    try:
+        row = list(grade_file(path, data, g))
+    except Exception as e:                           # the grader's own fault
+        row = ["CRASH", None, f"cannot grade it: {type(e).__name__}: {e}",
+               [], []]
+    after = files_in(g.folders)
+    touched = sorted(os.path.relpath(p) for p in set(before) | set(after)
+                     if before.get(p) != after.get(p))
+    if row[0] == "PASS" and touched:
+        row[0] = "REVIEW"
+    with contextlib.suppress(OSError):
+        if regular_file(g.path, 2 ** 30) == g.own:
+            return [path] + row + [touched]
+    write_atomically(g.path, g.own.decode("utf-8"))  # put back
+    os.chmod(g.path, g.mode)
+    return [path] + row + [touched]
+
+
+def one_line(text):
+    """text with control characters shown escaped: "a\\nb" for a\nb."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run_grade(cmd):
@@ -1356,13 +1526,9 @@ def run_grade(cmd):
     if name not in CELLS or not paths:
         raise UserError(f"--grade takes a cell (rnn, gru or lstm) and the "
                         f"files to grade, got {' '.join(cmd.args.grade)!r}")
-    if not any(os.path.isfile(path) for path in paths):
-        folder = next((path for path in paths if os.path.isdir(path)), None)
-        raise UserError(f"--grade found no file to read among "
-                        f"{' '.join(paths)}" + (f": {folder} is a folder; "
-                        f"pass its files, as {folder}/*.py" if folder else ""))
     seed = cmd.s.seed if "--seed" in cmd.typed else random.SystemRandom(
         ).randrange(10 ** 6)
+    path, own = this_file("--grade")
     print(f"grading {name} on fresh problems, seed {seed} (--seed {seed} "
           f"grades on the same problems again); a child process per file, "
           f"{GRADE_SECONDS} s each, no sandbox")
@@ -1373,27 +1539,48 @@ def run_grade(cmd):
         raise UserError(f"this copy's own {cell_class(name).__name__}"
                         f".step_backward does not run ({type(e).__name__}: "
                         f"{e}): grade from your original, unedited copy")
-    with open(grader_file(), encoding="utf-8") as f:
-        mine = definitions(ast.parse(f.read()),
-                           cell_class(name).__name__)
-    rows = [[path, *grade_file(path, name, job, reference, mine)]
-            for path in paths]
+    text = own.decode("utf-8")
+    g = types.SimpleNamespace(
+        name=name, reference=reference, path=path, own=own, job=dict(
+            job, code=compile(blanked(text, CELLS), "<grader>", "exec")),
+        mine=definitions(ast.parse(text), text.split("\n")),
+        mode=os.stat(path).st_mode, folders={os.path.dirname(
+            os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
+    files, old = [], None                            # all read, then run
+    for p in paths + ["grades.csv"]:
+        try:
+            files.append(regular_file(p, 2 ** 24))
+        except OSError as e:
+            files.append(e)
+    subreaper(True)
+    try:
+        rows = [grade_one(p, data, g) for p, data in zip(paths, files)]
+    finally:
+        subreaper(False)
+    return grade_table(rows, seed, files[-1])
+
+
+def grade_table(rows, seed, old):
+    """Print the table, write grades.csv, keep old (its earlier bytes, or
+    an OSError) as grades.old.csv."""
     table = [["file", "verdict", "worst error", "what went wrong",
-              "definitions changed", "names flagged"]] + [
+              "definitions changed", "names flagged", "files changed"]] + [
         [path, verdict, "" if worst is None else f"{worst:.1e}", why,
-         "; ".join(changed), " ".join(flags)]
-        for path, verdict, worst, why, changed, flags in rows]
+         "; ".join(changed), " ".join(flags), " ".join(touched)]
+        for path, verdict, worst, why, changed, flags, touched in rows]
+    table = [[one_line(str(cell)) for cell in row] for row in table]
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
-    widths = [max(len(row[i]) for row in shown) for i in range(6)]
+    widths = [max(len(row[i]) for row in shown) for i in range(7)]
     for row in shown:
         print("  ".join(cell.ljust(width) for cell, width in
                         zip(row, widths)).rstrip())
-    out, kept = io.StringIO(), os.path.exists("grades.csv")
-    csv.writer(out).writerows([row + [cell] for row, cell in
+    out, kept = io.StringIO(), not isinstance(old, OSError)
+    csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
+                                for cell in row] + [cell] for row, cell in
                                zip(table, ["seed"] + [seed] * len(rows))])
     if kept:                                         # as the model file
-        os.replace("grades.csv", "grades.old.csv")
+        write_atomically("grades.old.csv", old.decode("utf-8", "replace"))
     write_atomically("grades.csv", out.getvalue())
     print("wrote grades.csv" + " (the earlier one is now grades.old.csv)"
           * kept)
