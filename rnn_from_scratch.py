@@ -1296,17 +1296,14 @@ def changed_from(mine, theirs):
 
 
 def same_answer(func, answer):
-    """Whether func is answer with locals renamed, reformatted, or with
-    other comments and docstring."""
+    """Whether func is answer but for its locals' names, its layout, its
+    comments and its docstring."""
     def shape(f):
-        names = {}
-        for n in ast.walk(f):
-            if isinstance(n, (ast.arg, ast.Name)) and not isinstance(
-                    getattr(n, "ctx", None), ast.Load):
-                names.setdefault(getattr(n, "arg", getattr(n, "id", "")),
-                                 f"_{len(names)}")
-        body = f.body[ast.get_docstring(f) is not None:]
-        return [tree_data(n, names) for n in [f.args] + body]
+        local = {getattr(n, "arg", getattr(n, "id", "")) for n in ast.walk(f)
+                 if isinstance(n, (ast.arg, ast.Name)) and not isinstance(
+                     getattr(n, "ctx", None), ast.Load)}
+        return [tree_data(n, dict.fromkeys(local, "")) for n in [f.args] +
+                f.body[ast.get_docstring(f) is not None:]]
     return shape(func) == shape(answer)
 
 
@@ -1330,7 +1327,8 @@ def flagged(func, source, want):
                                                   (a.name, "math"))}
         if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
             flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
-        flags |= {v for _, v in ast.iter_fields(n) if isinstance(v, str)
+        flags |= {v for _, v in ast.iter_fields(n) for v in (
+            v if isinstance(v, list) else [v]) if isinstance(v, str)
                   and "__" in v}                     # also in a string
     args, handout = func.args, want.args
     return sorted(flags) + ["decorator"] * bool(func.decorator_list) + [
@@ -1343,8 +1341,8 @@ def flagged(func, source, want):
 
 
 def grade_file(path, data, g):
-    """(verdict, worst error, what went wrong, definitions changed, names
-    flagged) for one submitted file's bytes (or the OSError of reading)."""
+    """(verdict, worst error, what went wrong) for one submitted file's
+    bytes (or the OSError of reading it); g.changed and g.flags too."""
     cell = cell_class(g.name).__name__
     try:
         if isinstance(data, OSError):
@@ -1356,37 +1354,36 @@ def grade_file(path, data, g):
     except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
         return "MISSING", None, (
             f"does not parse: {e.msg}, line {e.lineno}" if isinstance(
-                e, SyntaxError) else f"cannot read it: {getattr(e, 'strerror', 0) or e}"), [], []
+                e, SyntaxError) else f"cannot read it: "
+            f"{getattr(e, 'strerror', 0) or e}")
     theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
-    changed = [k for k in changed_from(g.mine, theirs) if k != answer]
     classes = [c for c in tree.body if getattr(c, "name", "") == cell]
-    changed += [f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
-        answer, sum(getattr(p, "name", "") == "step_backward" for p in
-                    classes[-1].body) if classes else 0)] if n > 1]
+    g.changed = [k for k in changed_from(g.mine, theirs) if k != answer] + [
+        f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
+            answer, sum(getattr(p, "name", "") == "step_backward" for p in
+                        classes[-1].body) if classes else 0)] if n > 1]
     func = theirs.get(answer, ("", [None]))[1][0]
     if not isinstance(func, ast.FunctionDef):
-        return "MISSING", None, f"no {answer}", changed, []
+        return "MISSING", None, f"no {answer}"
     start = min([d.lineno for d in func.decorator_list] + [func.lineno])
     source = "\n" * (start - 2) + "if 1:\n" + "\n".join(
         lines[start - 1:func.end_lineno])            # at its line numbers
-    flags = flagged(func, source, g.mine[answer][1][0])
+    g.flags = flagged(func, source, g.mine[answer][1][0])
     result = run_submission(dict(g.job, source=source))
     if result is None:
-        return "TIMEOUT", None, f"over {GRADE_SECONDS} s", changed, flags
+        return "TIMEOUT", None, f"over {GRADE_SECONDS} s"
     if "crash" in result:
         line = result.get("line")
-        where = (f"line {line}: {lines[line - 1].strip()}" if type(line) is
-                 int and 0 < line <= len(lines) else "?")
-        return "CRASH", None, f"{result['crash']} ({where})", changed, flags
+        return "CRASH", None, f"{result['crash']} ({'?' if type(line) is not int or not 0 < line <= len(lines) else f'line {line}: ' + lines[line - 1].strip()})"
     worst = grade_error(result.get("numbers"), g.reference)
-    why = ("the answer itself: the function is this file's, but for names"
-           " and layout" if same_answer(func, g.mine[answer][1][0]) else
-           "outputs of the wrong shape, or not numbers" if worst == math.inf
+    why = ("outputs of the wrong shape, or not numbers" if worst == math.inf
            else wrong_parts(result["numbers"], g.reference)
            if worst > CHECK_TOLERANCE else "close, not exact: numerical "
-           "differentiation?" if worst > GRADE_EXACT else "")
-    return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if flags or
-            worst > GRADE_EXACT else "PASS", worst, why, changed, flags)
+           "differentiation?" if worst > GRADE_EXACT else "the answer "
+           "itself: this file's function, but for names and layout" if
+           same_answer(func, g.mine[answer][1][0]) else "")
+    return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if
+            worst > GRADE_EXACT else "PASS", worst, why)
 
 
 def wrong_parts(got, want):
@@ -1494,17 +1491,17 @@ def grade_one(path, data, g):
     """grade_file under a catch-all, with the files the child created,
     changed or deleted named, and the instructor's file put back."""
     print(f"grading {one_line(path)}", flush=True)   # a hang names its file
-    before = files_in(g.folders)
+    before, g.changed, g.flags = files_in(g.folders), [], []
     try:
         row = list(grade_file(path, data, g))
     except Exception as e:                           # the grader's own fault
-        row = ["CRASH", None, f"cannot grade it: {type(e).__name__}: {e}",
-               [], []]
+        row = ["CRASH", None, f"cannot grade it: {type(e).__name__}: {e}"]
     after = files_in(g.folders)
     touched = sorted(os.path.relpath(p) for p in set(before) | set(after)
                      if before.get(p) != after.get(p))
-    if row[0] == "PASS" and touched:
+    if row[0] == "PASS" and (touched or g.flags):    # earned, and clean
         row[0] = "REVIEW"
+    row += [g.changed, g.flags]
     with contextlib.suppress(OSError):
         if regular_file(g.path, 2 ** 30) == g.own:
             return [path] + row + [touched]

@@ -30,9 +30,9 @@ def submission(body, top="", edit=lambda text: text):
 
 
 SUBMISSIONS = {   # file: (text, verdict, a flag or a changed definition)
-    "right.py": (submission(ANSWER.replace(RIGHT, "ds_prev = [fi * d for d, "
-                                           "fi in zip(ds, f)]")), "PASS",
-                 None),
+    "right.py": (submission(ANSWER.replace(RIGHT, "ds_prev = [f[k] * ds[k] "
+                                           "for k in range(len(ds))]")),
+                 "PASS", None),
     "copied.py": (submission(ANSWER), "PASS", None),
     "subtle.py": (submission(ANSWER.replace(RIGHT, "ds_prev = ds")), "FAIL",
                   None),
