@@ -891,25 +891,18 @@ def rows_of(param):
     return param if isinstance(param[0], list) else [param]
 
 
-def random_problem(name, vocab, hidden, length, rng):
-    """(model, inputs, targets, state): every weight from U(-1, 1), a
-    random chunk, and a non-zero start state (|h| < 0.9, |s| < 1.5)."""
+def random_problem(name, vocab, hidden, length, rng, scale=1.0):
+    """(model, inputs, targets, state): every weight from U(-scale, scale),
+    a random chunk, and a non-zero start state (|h| < 0.9, |s| < 1.5)."""
     model = CELLS[name](vocab, hidden, seed=0)
     for p in PARAM_NAMES:                            # every weight and bias
         for row in rows_of(getattr(model, p)):
-            row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
+            row[:] = [scale * rng.uniform(-1.0, 1.0) for _ in row]
     ids = [rng.randrange(vocab) for _ in range(length + 1)]
     state = model.zero_state()                       # h, and an LSTM's s
     for row, edge in zip(rows_of(state), (0.9, 1.5)):
         row[:] = [rng.uniform(-edge, edge) for _ in row]
     return model, ids[:-1], ids[1:], state
-
-
-def check_problem(name):
-    """The fixed problem of one cell for --check."""
-    return random_problem(name, CHECK_SIZES["vocab"], CHECK_SIZES["hidden"],
-                          CHECK_SIZES["length"],
-                          random.Random(CHECK_SIZES["seed"]))
 
 
 def relative_error(a, b):
@@ -935,8 +928,7 @@ def central_difference(loss, row, j, step=1e-3):
 
 def gradient_errors(model, inputs, targets, state):
     """{parameter: (worst relative error, where: (row, column) or (entry,),
-    backprop's value, the central difference there, [the worst error in
-    each gate block])} for one chunk."""
+    backprop, central difference there, [the worst in each gate block])}."""
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
     def loss():                          # the chunk loop's forward alone
@@ -986,10 +978,11 @@ def shape_failure(name, model, inputs, state):
 
 
 def check_cell(name, table=True):
-    """One cell's gradient check: (failures as lines, the worst relative
-    error). With table, print each parameter's row and check the loss
-    against CHECK_LOSS too; without, gradients only."""
-    model, inputs, targets, state = check_problem(name)
+    """(failures as lines, the worst relative error) of one cell; with
+    table, print each parameter's row and check the loss too."""
+    model, inputs, targets, state = random_problem(name, *(
+        CHECK_SIZES[k] for k in ("vocab", "hidden", "length")),
+        random.Random(CHECK_SIZES["seed"]))           # the fixed problem
     wrong_shape = shape_failure(name, model, inputs, state)
     if wrong_shape:
         return [wrong_shape], math.inf
@@ -1105,9 +1098,8 @@ def check_before_training(name):
 
 
 def blanked(text, names):
-    """text, this file's, with the step_backward body of each named cell,
-    and so its derivation comments, replaced by raise NotImplementedError;
-    every other byte is kept. The docstring stays: it gives the shapes."""
+    """text with each named cell's step_backward body, not its docstring,
+    replaced by raise NotImplementedError; every other byte kept."""
     lines, cells = text.split("\n"), {cell_class(n).__name__ for n in names}
     for node in sorted((node for klass in ast.parse(text).body
                         if getattr(klass, "name", "") in cells
@@ -1154,11 +1146,9 @@ def run_exercise(cmd):
 
 
 # --- grading a class: --grade CELL FILE... -----------------------------------
-# A submission cannot judge itself: its own --check reads its own tolerance.
-# So the instructor's copy takes only the cell's step_backward from each
-# file and runs it in a fresh Python, in an empty folder, inside this file's
-# text compiled from memory with every step_backward blank: the child never
-# holds the answer. The verdict is computed here, from the numbers it writes.
+# A submission cannot judge itself. The instructor's copy runs each file's
+# step_backward alone in a fresh Python, in this file's code with every
+# step_backward blank (the child never holds the answer), and judges here.
 
 GRADE_SECONDS = 10           # a submission's time limit, for all problems
 GRADE_EXACT = 1e-11          # a PASS above this is REVIEW: honest code, in
@@ -1167,31 +1157,27 @@ ALLOWED = {"dot", "matvec", "transpose", "outer_sum", "softmax", "sigmoid",
            "zeros_like", "mul", "math", "print", "isinstance", "abs", "all",
            "any", "bool", "divmod", "enumerate", "float", "int", "len",
            "list", "map", "max", "min", "pow", "range", "reversed", "round",
-           "sorted", "sum", "tuple", "zip"} | {
-    n for n, v in vars(builtins).items()                 # raise ValueError
+           "sorted", "sum", "tuple", "zip", "step_backward"} | {
+    n for n, v in vars(builtins).items()             # raise ValueError(...)
     if isinstance(v, type) and issubclass(v, BaseException)}
 ATTRIBUTES = {"U", "W", "b", "GATES", "zero_state", "hidden", "append",
               "extend", "insert", "pop", "index", "count", "copy", "reverse",
               "sort", "clear", "remove"} | {
-    n for n in dir(math) if not n.startswith("_")}
+    n for n in dir(math) if "__" not in n}
 CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
          "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
          "space['grade_child'](job)\n")
 
 
 def grade_job(name, rng, count=3):
-    """count problems of random sizes for a cell, and a stiff one (weights
-    ×3, where numerical differentiation falls short): weights, a chunk, a
-    start state, and each step's step_backward inputs (the forward's
-    cache, random gradients from above), as JSON data."""
+    """count problems for a cell and a stiff one (weights ×3: numerical
+    differentiation falls short there), each step's inputs, as JSON data."""
     problems = []
     for k in range(count + 1):
         hidden = rng.randint(2, 5)
         model, inputs, targets, state = random_problem(
-            name, rng.randint(3, 6), hidden, 5, rng)
-        for p in PARAM_NAMES if k == count else ():
-            for row in rows_of(getattr(model, p)):
-                row[:] = [3.0 * v for v in row]
+            name, rng.randint(3, 6), hidden, 5, rng, 3.0 if k == count
+            else 1.0)
         h, steps = state, []
         for x in inputs:
             h, cache = model.step_forward(x, h)
@@ -1208,8 +1194,7 @@ def grade_job(name, rng, count=3):
 
 
 def grade_run(job):
-    """What the step_backward in this process gives on a job: each step's
-    outputs, then each chunk's gradients, as JSON data."""
+    """Each step's outputs, then each chunk's gradients, as JSON data."""
     numbers = []
     for problem in job["problems"]:
         params = problem["params"]
@@ -1224,8 +1209,7 @@ def grade_run(job):
 
 
 def grade_child(job):
-    """In the child: define the submitted step_backward here, at its own
-    line numbers, put it in its cell, run the job and write result.json."""
+    """In the child: the submitted step_backward in its cell, run."""
     try:
         exec(compile(job["source"], "<submission>", "exec"), globals())
         cell_class(job["cell"]).step_backward = globals()["step_backward"]
@@ -1240,8 +1224,8 @@ def grade_child(job):
 
 
 def grade_error(got, want):
-    """The worst relative error of got against want (lists, dicts and
-    numbers, nested); inf where a shape differs or a number is missing."""
+    """The worst relative error of got against want; inf where a shape
+    differs or a number is missing."""
     if isinstance(want, dict):
         want, got = list(want.values()), (list(got.values()) if isinstance(
             got, dict) and got.keys() == want.keys() else None)
@@ -1257,9 +1241,8 @@ def grade_error(got, want):
 
 
 def tree_data(node, names={}):
-    """A syntax tree as flat data, breadth first, without recursion (so a
-    1,000-term sum is no harder): each node's type and fields, a child as
-    "", a list as its length; names renames identifiers."""
+    """A syntax tree as flat data, without recursion (a 1,000-term sum is no
+    harder); names renames identifiers."""
     return [(type(n), [names.get(v, v) if type(v) is str else len(v) if
                        type(v) is list else "" if isinstance(v, ast.AST)
                        else (type(v), v) for _, v in ast.iter_fields(n)])
@@ -1267,15 +1250,14 @@ def tree_data(node, names={}):
 
 
 def definitions(tree, lines):
-    """{name: (source, nodes)} of a file's statements (named by what they
-    define, or their first line) and its classes' members (Class.member);
-    the last of a name wins, as in Python."""
+    """{name: (source, nodes)} of a file's statements and class members
+    (Class.member); as in Python, the last of a name wins."""
     found = {}
     for node in tree.body:
         parts = [(node, "")]
         if isinstance(node, ast.ClassDef):
-            for key in [k for k in found if k.startswith(node.name + ".")]:
-                del found[key]                       # a class redefined
+            found = {k: v for k, v in found.items()   # a class redefined
+                     if not k.startswith(node.name + ".")}
             found[node.name] = (lines[node.lineno - 1], node.bases)
             parts = [(part, node.name + ".") for part in node.body]
         for part, within in parts:
@@ -1288,7 +1270,7 @@ def definitions(tree, lines):
 
 
 def changed_from(mine, theirs):
-    """The names of the definitions that differ in more than formatting."""
+    """The names of the definitions that differ in more than layout."""
     return sorted(k for k in set(mine) | set(theirs) if not (
         k in mine and k in theirs and (mine[k][0] == theirs[k][0] or [
             tree_data(n) for n in mine[k][1]] == [
@@ -1296,8 +1278,7 @@ def changed_from(mine, theirs):
 
 
 def same_answer(func, answer):
-    """Whether func is answer but for its locals' names, its layout, its
-    comments and its docstring."""
+    """Whether func is answer but for locals' names, layout and comments."""
     def shape(f):
         local = {getattr(n, "arg", getattr(n, "id", "")) for n in ast.walk(f)
                  if isinstance(n, (ast.arg, ast.Name)) and not isinstance(
@@ -1308,18 +1289,15 @@ def same_answer(func, answer):
 
 
 def flagged(func, source, want):
-    """What func uses beyond the exercise's needs, ALLOWED and ATTRIBUTES
-    (every identifier and string, so no dunder), and how its signature
-    differs from the handout's, want."""
-    flags, tables = set(), [symtable.symtable(source, "<submission>",
-                                              "exec")]
-    while tables:                            # the function's scopes, all
+    """What func uses beyond ALLOWED and ATTRIBUTES, dunders, and how its
+    signature differs from the handout's (want)."""
+    flags, tables = set(), [symtable.symtable(source, "?", "exec")]
+    while tables:                                    # every scope in it
         table = tables.pop()
         tables += table.get_children()
         flags |= {"class"} if table.get_type() == "class" else set()
-        flags |= {s.get_name() for s in table.get_symbols()
-                  if s.is_declared_global() or s.is_global() and
-                  s.get_name() not in ALLOWED | {"step_backward"}}
+        flags |= {s.get_name() for s in table.get_symbols() if s.is_global()
+                  and (s.is_declared_global() or s.get_name() not in ALLOWED)}
     for n in ast.walk(func):
         flags |= {f"import {a.name}" for a in getattr(n, "names", [])
                   if isinstance(a, ast.alias) and (a.name, getattr(
@@ -1328,21 +1306,19 @@ def flagged(func, source, want):
         if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
             flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
         flags |= {v for _, v in ast.iter_fields(n) for v in (
-            v if isinstance(v, list) else [v]) if isinstance(v, str)
-                  and "__" in v}                     # also in a string
-    args, handout = func.args, want.args
+            v if isinstance(v, list) else [v]) if "__" in str(v)}
+    args = func.args
     return sorted(flags) + ["decorator"] * bool(func.decorator_list) + [
         "default"] * bool(args.defaults or any(args.kw_defaults)) + [
         "annotation"] * bool(func.returns or any(getattr(
             a, "annotation", None) for a in ast.walk(args))) + [
-        "parameters"] * bool(len(args.args) != len(handout.args) or
+        "parameters"] * bool(len(args.args) != len(want.args.args) or
                              args.posonlyargs or args.kwonlyargs or
                              args.vararg or args.kwarg)
 
 
 def grade_file(path, data, g):
-    """(verdict, worst error, what went wrong) for one submitted file's
-    bytes (or the OSError of reading it); g.changed and g.flags too."""
+    """(verdict, worst error, what went wrong); g.changed and g.flags."""
     cell = cell_class(g.name).__name__
     try:
         if isinstance(data, OSError):
@@ -1352,10 +1328,8 @@ def grade_file(path, data, g):
             "\r", "\n").split("\n")                  # as Python reads it
         tree = ast.parse("\n".join(lines), path)
     except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
-        return "MISSING", None, (
-            f"does not parse: {e.msg}, line {e.lineno}" if isinstance(
-                e, SyntaxError) else f"cannot read it: "
-            f"{getattr(e, 'strerror', 0) or e}")
+        return "MISSING", None, f"does not parse: {e.msg}, line {e.lineno}" \
+            if isinstance(e, SyntaxError) else f"cannot read it: {e}"
     theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
     classes = [c for c in tree.body if getattr(c, "name", "") == cell]
     g.changed = [k for k in changed_from(g.mine, theirs) if k != answer] + [
@@ -1373,8 +1347,10 @@ def grade_file(path, data, g):
     if result is None:
         return "TIMEOUT", None, f"over {GRADE_SECONDS} s"
     if "crash" in result:
-        line = result.get("line")
-        return "CRASH", None, f"{result['crash']} ({'?' if type(line) is not int or not 0 < line <= len(lines) else f'line {line}: ' + lines[line - 1].strip()})"
+        at = result.get("line")
+        at = f"line {at}: {lines[at - 1].strip()}" if at in range(
+            1, len(lines) + 1) else "?"
+        return "CRASH", None, f"{result['crash']} ({at})"
     worst = grade_error(result.get("numbers"), g.reference)
     why = ("outputs of the wrong shape, or not numbers" if worst == math.inf
            else wrong_parts(result["numbers"], g.reference)
@@ -1402,10 +1378,8 @@ def wrong_parts(got, want):
 
 
 def run_submission(job):
-    """The child's result for a job: its JSON, or None on time-out. A fresh
-    Python, isolated (-I), with no environment, in an empty folder, runs
-    this file's code, compiled here, given with the job on its stdin; its
-    process group, and any process it left, are ended after."""
+    """The result of a fresh, isolated Python in an empty folder (None on
+    time-out); its process group, and what escaped it, end with it."""
     folder, known = tempfile.mkdtemp(prefix="grade-"), children()
     child = subprocess.Popen(
         [sys.executable, "-I", "-c", CHILD], cwd=folder, env={
@@ -1415,67 +1389,58 @@ def run_submission(job):
     try:
         child.communicate(marshal.dumps((job.pop("code"), job)),
                           timeout=GRADE_SECONDS)
-        result = json.loads(regular_file(os.path.join(folder,
-                                                      "result.json")))
+        data = regular_file(os.path.join(folder, "result.json"), 2 ** 20)
+        result = json.loads(data) if isinstance(data, bytes) else {
+            "crash": f"the child wrote no result ({data})"}
         return result if isinstance(result, dict) else {}
     except subprocess.TimeoutExpired:
         return None
-    except (OSError, ValueError) as e:               # no file, or no JSON
-        return {"crash": f"the child wrote no result ({e})"}
     finally:
-        if hasattr(os, "killpg"):
-            with contextlib.suppress(OSError):
-                os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, AttributeError):   # Windows
+            os.killpg(child.pid, signal.SIGKILL)
         child.kill()
         child.wait()
-        for _ in range(100):                         # as long as they fork
-            strays = children() - known
-            for pid in strays:
+        while children() - known:                    # as long as they fork
+            for pid in children() - known:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
                     os.waitpid(pid, 0)
-            if not strays:
-                break
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def regular_file(path, limit=2 ** 20):
-    """A file's bytes, if it is a regular file of at most limit bytes (never
-    waiting on a FIFO, never following a link); else OSError."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_NONBLOCK", 0))
-    with open(fd, "rb") as f:
-        size = os.fstat(fd)
-        if not stat.S_ISREG(size.st_mode) or size.st_size > limit:
-            raise OSError(f"not a regular file of at most {limit} bytes")
-        return f.read()
+def regular_file(path, limit):
+    """A regular file's bytes (no FIFO, no link, limit at most), or why not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            size = os.fstat(fd)
+            if not stat.S_ISREG(size.st_mode) or size.st_size > limit:
+                raise OSError(f"not a regular file of at most {limit} bytes")
+            return f.read()
+    except OSError as e:
+        return e
 
 
 def children():
-    """The ids of this process's children (Linux, from /proc; elsewhere
-    none). With PR_SET_CHILD_SUBREAPER set, they include the processes
-    that a child's children left when they ended."""
+    """This process's children, adopted ones too (Linux's /proc)."""
     found = set()
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                if int(f.read().rsplit(b")", 1)[1].split()[1]) == \
-                        os.getpid():
-                    found.add(int(pid))
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                found |= {int(pid) for pid in f.read().split()}
     return found
 
 
 def subreaper(on):
-    """On Linux, make orphaned descendants this process's children, so that
-    run_submission finds and ends them (prctl PR_SET_CHILD_SUBREAPER)."""
+    """On Linux, adopt orphaned descendants (PR_SET_CHILD_SUBREAPER)."""
     with contextlib.suppress(Exception):             # not Linux: nothing
         import ctypes
         ctypes.CDLL(None).prctl(36, int(on), 0, 0, 0)
 
 
 def files_in(folders):
-    """{path: its identity and times} of the files in folders and in their
-    __pycache__: a write, even one that puts the time back, shows."""
+    """{path: identity and times} in folders and their __pycache__."""
     found = {}
     for folder in folders:
         for sub in (folder, os.path.join(folder, "__pycache__")):
@@ -1488,26 +1453,23 @@ def files_in(folders):
 
 
 def grade_one(path, data, g):
-    """grade_file under a catch-all, with the files the child created,
-    changed or deleted named, and the instructor's file put back."""
+    """A row: grade_file under a catch-all, and the files it touched."""
     print(f"grading {one_line(path)}", flush=True)   # a hang names its file
     before, g.changed, g.flags = files_in(g.folders), [], []
     try:
-        row = list(grade_file(path, data, g))
+        row = [path, *grade_file(path, data, g)]
     except Exception as e:                           # the grader's own fault
-        row = ["CRASH", None, f"cannot grade it: {type(e).__name__}: {e}"]
+        row = [path, "CRASH", None, f"cannot grade it: {type(e).__name__}: "
+               f"{e}"]
     after = files_in(g.folders)
-    touched = sorted(os.path.relpath(p) for p in set(before) | set(after)
-                     if before.get(p) != after.get(p))
-    if row[0] == "PASS" and (touched or g.flags):    # earned, and clean
-        row[0] = "REVIEW"
-    row += [g.changed, g.flags]
-    with contextlib.suppress(OSError):
-        if regular_file(g.path, 2 ** 30) == g.own:
-            return [path] + row + [touched]
-    write_atomically(g.path, g.own.decode("utf-8"))  # put back
-    os.chmod(g.path, g.mode)
-    return [path] + row + [touched]
+    touched = {p for p in set(before) | set(after)
+               if before.get(p) != after.get(p)}
+    if row[1] == "PASS" and (touched or g.flags):    # earned, and clean
+        row[1] = "REVIEW"
+    if os.path.abspath(g.path) in touched:           # put back
+        write_atomically(g.path, g.own.decode("utf-8"))
+        os.chmod(g.path, g.mode)
+    return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
 
 
 def one_line(text):
@@ -1543,13 +1505,8 @@ def run_grade(cmd):
         mine=definitions(ast.parse(text), text.split("\n")),
         mode=os.stat(path).st_mode, folders={os.path.dirname(
             os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
-    files, old = [], None                            # all read, then run
-    for p in paths + ["grades.csv"]:
-        try:
-            files.append(regular_file(p, 2 ** 24))
-        except OSError as e:
-            files.append(e)
-    subreaper(True)
+    files = [regular_file(p, 2 ** 24) for p in paths + ["grades.csv"]]
+    subreaper(True)                                  # all read, then run
     try:
         rows = [grade_one(p, data, g) for p, data in zip(paths, files)]
     finally:
@@ -1558,8 +1515,7 @@ def run_grade(cmd):
 
 
 def grade_table(rows, seed, old):
-    """Print the table, write grades.csv, keep old (its earlier bytes, or
-    an OSError) as grades.old.csv."""
+    """Print the table; write grades.csv, and old as grades.old.csv."""
     table = [["file", "verdict", "worst error", "what went wrong",
               "definitions changed", "names flagged", "files changed"]] + [
         [path, verdict, "" if worst is None else f"{worst:.1e}", why,
@@ -1572,7 +1528,7 @@ def grade_table(rows, seed, old):
     for row in shown:
         print("  ".join(cell.ljust(width) for cell, width in
                         zip(row, widths)).rstrip())
-    out, kept = io.StringIO(), not isinstance(old, OSError)
+    out, kept = io.StringIO(), isinstance(old, bytes)
     csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
                                 for cell in row] + [cell] for row, cell in
                                zip(table, ["seed"] + [seed] * len(rows))])
