@@ -962,8 +962,7 @@ def dims(value):
 
 
 def shape_failure(name, model, inputs, state):
-    """A FAIL line if step_backward's outputs are of the wrong shapes:
-    da and dWh G·hidden, d_prev the state's."""
+    """A FAIL line if step_backward's outputs are of the wrong shapes."""
     cache = model.step_forward(inputs[0], state)[1]
     zero = model.zero_state()
     got = [dims(out) for out in model.step_backward(
@@ -994,14 +993,11 @@ def check_cell(name, table=True):
         if table:
             print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
                   f"{worst:.1e}  {verdict}")
-        if verdict == "FAIL":
-            entry = p + "".join(f"[{i}]" for i in at)
-            if BLOCKS[name] and p in "UWb":          # the gate and the unit
-                block, unit = divmod(at[0], CHECK_SIZES["hidden"])
-                entry += f" ({BLOCKS[name][block]} block, unit {unit})"
+        if verdict == "FAIL":                # the gate: by block, below
             failures.append(f"FAIL {name} {p}: relative error {worst:.1e} "
-                            f"at {entry}: backprop {backprop:.6g}, central "
-                            f"difference {numeric:.6g}")
+                            f"at {p}{''.join(f'[{i}]' for i in at)}: backprop"
+                            f" {backprop:.6g}, central difference "
+                            f"{numeric:.6g}")
     if failures:                             # where: one step, or between?
         one = gradient_errors(model, inputs[:1], targets[:1], state)
         within = any(e[0] > CHECK_TOLERANCE for e in one.values())
@@ -1036,8 +1032,7 @@ def check_loss(name, model, inputs, targets, state):
 
 
 def check_one(name, table=True):
-    """check_cell, with a half-written cell's exception as a FAIL line that
-    names the deepest line of its step_forward or step_backward that ran."""
+    """check_cell; an exception is a FAIL line naming the cell's line."""
     try:
         return check_cell(name, table)
     except UserError as e:                           # a gradient's shape
@@ -1053,8 +1048,7 @@ def check_one(name, table=True):
 
 
 def run_check(names, ignored=()):
-    """--check: check each named cell; 0 if all pass, else 1. ignored: the
-    flags given that --check does not use, to say so."""
+    """--check: 0 if each named cell passes, else 1; ignored: flags unused."""
     start, failures, failed = time.monotonic(), [], []
     if ignored:
         print(f"notice: --check uses its own fixed problem and ignores "
@@ -1083,8 +1077,7 @@ def run_check(names, ignored=()):
 
 
 def check_before_training(name):
-    """Every training run first checks its cell's gradients, not its loss:
-    a student may change the forward on purpose."""
+    """Check the gradients (not the loss: a student may change it)."""
     start = time.monotonic()
     failures, worst = check_one(name, table=False)
     if failures:
@@ -1153,17 +1146,15 @@ def run_exercise(cmd):
 GRADE_SECONDS = 10           # a submission's time limit, for all problems
 GRADE_EXACT = 1e-11          # a PASS above this is REVIEW: honest code, in
                              # any order, stays below 3e-12 on the job
-ALLOWED = {"dot", "matvec", "transpose", "outer_sum", "softmax", "sigmoid",
-           "zeros_like", "mul", "math", "print", "isinstance", "abs", "all",
-           "any", "bool", "divmod", "enumerate", "float", "int", "len",
-           "list", "map", "max", "min", "pow", "range", "reversed", "round",
-           "sorted", "sum", "tuple", "zip", "step_backward"} | {
-    n for n, v in vars(builtins).items()             # raise ValueError(...)
-    if isinstance(v, type) and issubclass(v, BaseException)}
-ATTRIBUTES = {"U", "W", "b", "GATES", "zero_state", "hidden", "append",
-              "extend", "insert", "pop", "index", "count", "copy", "reverse",
-              "sort", "clear", "remove"} | {
-    n for n in dir(math) if "__" not in n}
+ALLOWED = set("dot matvec transpose outer_sum softmax sigmoid zeros_like mul "
+              "math print isinstance abs all any bool divmod enumerate float "
+              "int len list map max min pow range reversed round sorted sum "
+              "tuple zip step_backward".split()) | {n for n, v in vars(
+                  builtins).items() if isinstance(v, type) and issubclass(
+                  v, BaseException)}                 # raise ValueError(...)
+ATTRIBUTES = set("U W b GATES zero_state hidden append extend insert pop "
+                 "index count copy reverse sort clear remove".split()) | {
+                     n for n in dir(math) if "__" not in n}
 CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
          "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
          "space['grade_child'](job)\n")
@@ -1176,8 +1167,7 @@ def grade_job(name, rng, count=3):
     for k in range(count + 1):
         hidden = rng.randint(2, 5)
         model, inputs, targets, state = random_problem(
-            name, rng.randint(3, 6), hidden, 5, rng, 3.0 if k == count
-            else 1.0)
+            name, rng.randint(3, 6), hidden, 5, rng, 1.0 + 2.0 * (k == count))
         h, steps = state, []
         for x in inputs:
             h, cache = model.step_forward(x, h)
@@ -1269,14 +1259,6 @@ def definitions(tree, lines):
     return found
 
 
-def changed_from(mine, theirs):
-    """The names of the definitions that differ in more than layout."""
-    return sorted(k for k in set(mine) | set(theirs) if not (
-        k in mine and k in theirs and (mine[k][0] == theirs[k][0] or [
-            tree_data(n) for n in mine[k][1]] == [
-            tree_data(n) for n in theirs[k][1]])))
-
-
 def same_answer(func, answer):
     """Whether func is answer but for locals' names, layout and comments."""
     def shape(f):
@@ -1332,7 +1314,11 @@ def grade_file(path, data, g):
             if isinstance(e, SyntaxError) else f"cannot read it: {e}"
     theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
     classes = [c for c in tree.body if getattr(c, "name", "") == cell]
-    g.changed = [k for k in changed_from(g.mine, theirs) if k != answer] + [
+    mine = g.mine
+    g.changed = [k for k in sorted(set(mine) | set(theirs)) if not (
+        k == answer or k in mine and k in theirs and (mine[k][0] == theirs[
+            k][0] or [tree_data(n) for n in mine[k][1]] == [
+            tree_data(n) for n in theirs[k][1]]))] + [   # not only layout
         f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
             answer, sum(getattr(p, "name", "") == "step_backward" for p in
                         classes[-1].body) if classes else 0)] if n > 1]
@@ -1454,7 +1440,7 @@ def files_in(folders):
 
 def grade_one(path, data, g):
     """A row: grade_file under a catch-all, and the files it touched."""
-    print(f"grading {one_line(path)}", flush=True)   # a hang names its file
+    print(f"grading {path!r}", flush=True)           # a hang names its file
     before, g.changed, g.flags = files_in(g.folders), [], []
     try:
         row = [path, *grade_file(path, data, g)]
@@ -1470,11 +1456,6 @@ def grade_one(path, data, g):
         write_atomically(g.path, g.own.decode("utf-8"))
         os.chmod(g.path, g.mode)
     return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
-
-
-def one_line(text):
-    """text with control characters shown escaped: "a\\nb" for a\nb."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run_grade(cmd):
@@ -1511,24 +1492,21 @@ def run_grade(cmd):
         rows = [grade_one(p, data, g) for p, data in zip(paths, files)]
     finally:
         subreaper(False)
-    return grade_table(rows, seed, files[-1])
-
-
-def grade_table(rows, seed, old):
-    """Print the table; write grades.csv, and old as grades.old.csv."""
     table = [["file", "verdict", "worst error", "what went wrong",
               "definitions changed", "names flagged", "files changed"]] + [
         [path, verdict, "" if worst is None else f"{worst:.1e}", why,
          "; ".join(changed), " ".join(flags), " ".join(touched)]
         for path, verdict, worst, why, changed, flags, touched in rows]
-    table = [[one_line(str(cell)) for cell in row] for row in table]
+    table = [["".join(c if c.isprintable() else repr(c)[1:-1] for c in str(
+        cell)) for cell in row] for row in table]   # one line each: "\\n"
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
     widths = [max(len(row[i]) for row in shown) for i in range(7)]
     for row in shown:
         print("  ".join(cell.ljust(width) for cell, width in
                         zip(row, widths)).rstrip())
-    out, kept = io.StringIO(), isinstance(old, bytes)
+    out, old = io.StringIO(), files[-1]
+    kept = isinstance(old, bytes)
     csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
                                 for cell in row] + [cell] for row, cell in
                                zip(table, ["seed"] + [seed] * len(rows))])

@@ -83,7 +83,9 @@ def test_a_broken_gru_backward_line_fails_naming_the_cell(capsys,
     assert status == 1
     assert {line.split(":")[0] for line in fails(lines)} == {
         "FAIL gru U", "FAIL gru W", "FAIL gru b"}
-    assert all("(z block, unit " in line for line in fails(lines))
+    blocks = [l.split(": ")[1].split("  ") for l in lines if "by block" in l]
+    assert [[b.split()[::2] for b in row] for row in blocks] == [
+        [["r", "ok"], ["z", "FAIL"], ["n", "ok"]]] * 3     # the z gate
     assert "hint: the gru fails on a 1-character chunk too, so the error is " \
         "within one step" in lines
     assert lines[-1].startswith("check failed: gru (")

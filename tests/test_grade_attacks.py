@@ -331,4 +331,4 @@ def test_every_row_is_one_line_and_no_cell_is_a_formula(graded):
     assert "'=HYPERLINK.py" in cells
     # each file is named as it starts, so a hang names its file
     assert [line for line in lines if line.startswith("grading ")][1:] == [
-        f"grading {name}" for name in sorted({**ATTACKS, **HONEST})]
+        f"grading {name!r}" for name in sorted({**ATTACKS, **HONEST})]
