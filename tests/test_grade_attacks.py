@@ -297,6 +297,9 @@ def test_a_broken_result_is_a_crash_row_with_its_reason(graded):
 def test_no_submission_changes_another_row_or_the_instructors_file(graded):
     run, rows, klass, instructor, text = graded
     assert instructor.read_text(encoding="utf-8") == text   # put back
+    assert os.listdir(instructor.parent / "__pycache__") == []  # removed
+    assert sorted(os.listdir(instructor.parent)) == [
+        "__pycache__", "rnn_from_scratch.py"]            # planted.py too
     assert rows["zz_victim.py"]["verdict"] == "PASS"        # read before
     touched = rows["harm.py"]["files changed"].split()
     assert {"zz_victim.py", "grades.csv"} <= set(touched)
