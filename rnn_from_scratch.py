@@ -1149,7 +1149,7 @@ GRADE_EXACT = 1e-11          # a PASS above this is REVIEW: honest code, in
 ALLOWED = set("dot matvec transpose outer_sum softmax sigmoid zeros_like mul "
               "math print isinstance abs all any bool divmod enumerate float "
               "int len list map max min pow range reversed round sorted sum "
-              "tuple zip step_backward".split()) | {n for n, v in vars(
+              "str tuple zip step_backward".split()) | {n for n, v in vars(
                   builtins).items() if isinstance(v, type) and issubclass(
                   v, BaseException)}                 # raise ValueError(...)
 ATTRIBUTES = set("U W b GATES zero_state hidden append extend insert pop "
@@ -1161,13 +1161,13 @@ CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
 
 
 def grade_job(name, rng, count=3):
-    """count problems for a cell and a stiff one (weights ×3: numerical
-    differentiation falls short there), each step's inputs, as JSON data."""
+    """count problems for a cell, then count stiff ones (weights ×3, where
+    numerical differentiation falls short), each step's inputs, as JSON."""
     problems = []
-    for k in range(count + 1):
+    for k in range(2 * count):
         hidden = rng.randint(2, 5)
         model, inputs, targets, state = random_problem(
-            name, rng.randint(3, 6), hidden, 5, rng, 1.0 + 2.0 * (k == count))
+            name, rng.randint(3, 6), hidden, 5, rng, 1.0 + 2.0 * (k >= count))
         h, steps = state, []
         for x in inputs:
             h, cache = model.step_forward(x, h)
@@ -1459,6 +1459,7 @@ def grade_one(path, data, g):
                 os.remove(p)
     if os.path.abspath(g.path) in touched:           # put back
         with contextlib.suppress(UserError, OSError):
+            os.makedirs(here, exist_ok=True)         # its folder moved away
             write_atomically(g.path, g.own.decode("utf-8"))
             os.chmod(g.path, g.mode)
     return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
