@@ -1152,13 +1152,13 @@ ALLOWED = set("dot matvec transpose outer_sum softmax sigmoid zeros_like mul "
               "int len list map max min pow range reversed round sorted sum "
               "str tuple zip step_backward".split()) | {n for n, v in vars(
                   builtins).items() if isinstance(v, type) and issubclass(
-                  v, BaseException)}                 # raise ValueError(...)
+                  v, BaseException)}    # a clean PASS names nothing else
 ATTRIBUTES = set("U W b GATES zero_state hidden append extend insert pop "
                  "index count copy reverse sort clear remove".split()) | {
-                     n for n in dir(math) if "__" not in n}
+                     n for n in dir(math) if "__" not in n}   # self.U, math.tanh
 CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
          "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
-         "space['grade_child'](job)\n")
+         "space['grade_child'](job)\n")          # the child's whole program
 
 
 def grade_job(name, rng, count=3):
