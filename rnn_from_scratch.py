@@ -1155,7 +1155,7 @@ ALLOWED = set("dot matvec transpose outer_sum softmax sigmoid zeros_like mul "
                   v, BaseException)}    # a clean PASS names nothing else
 ATTRIBUTES = set("U W b GATES zero_state hidden append extend insert pop "
                  "index count copy reverse sort clear remove".split()) | {
-                     n for n in dir(math) if "__" not in n}  # self.U, math.tanh
+                     n for n in dir(math) if "__" not in n}  # self.U, math.exp
 CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
          "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
          "space['grade_child'](job)\n")          # the child's whole program
