@@ -1494,7 +1494,7 @@ def run_grade(cmd):
         mine=definitions(ast.parse(text), text.split("\n")),
         mode=os.stat(path).st_mode, folders={os.path.dirname(
             os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
-    files = [regular_file(p) for p in paths + ["grades.csv"]]
+    files = [regular_file(os.path.realpath(p)) for p in paths + ["grades.csv"]]
     subreaper(True)                                  # all read, then run
     try:
         rows = [grade_one(p, data, g) for p, data in zip(paths, files)]

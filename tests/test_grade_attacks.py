@@ -239,7 +239,8 @@ def graded(tmp_path_factory):
         with open(klass / name, "wb") as f:
             f.write(source.encode(encoding, errors="replace"))
     write(klass, "grades.csv", "file,verdict\nearlier.py,PASS\n")
-    names = sorted({**ATTACKS, **HONEST})
+    os.symlink(klass / "habits.py", klass / "link.py")  # a link is read
+    names = sorted({**ATTACKS, **HONEST, "link.py": None})
     run = subprocess.run([sys.executable, str(instructor), "--grade", "lstm",
                           *names, "--seed", "7"], cwd=klass, timeout=120,
                          capture_output=True, text=True, encoding="utf-8")
@@ -253,6 +254,7 @@ def test_every_attack_and_honest_file_gets_its_verdict(graded):
     assert run.returncode == 0, run.stderr
     want = {name: entry[1] for name, entry in {**ATTACKS, **HONEST}.items()}
     assert {name: rows[name]["verdict"] for name in want} == want
+    assert rows["link.py"]["verdict"] == "PASS"
 
 
 def test_what_gives_an_attack_away_is_named(graded):
@@ -334,4 +336,5 @@ def test_every_row_is_one_line_and_no_cell_is_a_formula(graded):
     assert "'=HYPERLINK.py" in cells
     # each file is named as it starts, so a hang names its file
     assert [line for line in lines if line.startswith("grading ")][1:] == [
-        f"grading {name!r}" for name in sorted({**ATTACKS, **HONEST})]
+        f"grading {name!r}" for name in sorted({**ATTACKS, **HONEST,
+                                                "link.py": None})]
