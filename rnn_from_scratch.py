@@ -654,20 +654,25 @@ def train_and_sample(s=None, model=None, run=None, after_update=None):
 
 import argparse
 import ast
+import builtins
+import contextlib
 import csv
 import difflib
 import html
 import io
 import json
 import linecache
+import marshal
 import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
+import symtable
 import sys
 import tempfile
-import textwrap
+import tokenize
 import traceback
 import unicodedata
 from collections import Counter
@@ -884,25 +889,18 @@ def rows_of(param):
     return param if isinstance(param[0], list) else [param]
 
 
-def random_problem(name, vocab, hidden, length, rng):
-    """(model, inputs, targets, state): every weight from U(-1, 1), a
-    random chunk, and a non-zero start state (|h| < 0.9, |s| < 1.5)."""
+def random_problem(name, vocab, hidden, length, rng, scale=1.0):
+    """(model, inputs, targets, state): every weight from U(-scale, scale),
+    a random chunk, and a non-zero start state (|h| < 0.9, |s| < 1.5)."""
     model = CELLS[name](vocab, hidden, seed=0)
     for p in PARAM_NAMES:                            # every weight and bias
         for row in rows_of(getattr(model, p)):
-            row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
+            row[:] = [scale * rng.uniform(-1.0, 1.0) for _ in row]
     ids = [rng.randrange(vocab) for _ in range(length + 1)]
     state = model.zero_state()                       # h, and an LSTM's s
     for row, edge in zip(rows_of(state), (0.9, 1.5)):
         row[:] = [rng.uniform(-edge, edge) for _ in row]
     return model, ids[:-1], ids[1:], state
-
-
-def check_problem(name):
-    """The fixed problem of one cell for --check."""
-    return random_problem(name, CHECK_SIZES["vocab"], CHECK_SIZES["hidden"],
-                          CHECK_SIZES["length"],
-                          random.Random(CHECK_SIZES["seed"]))
 
 
 def relative_error(a, b):
@@ -928,8 +926,7 @@ def central_difference(loss, row, j, step=1e-3):
 
 def gradient_errors(model, inputs, targets, state):
     """{parameter: (worst relative error, where: (row, column) or (entry,),
-    backprop's value, the central difference there, [the worst error in
-    each gate block])} for one chunk."""
+    backprop, central difference there, [the worst in each gate block])}."""
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
     def loss():                          # the chunk loop's forward alone
@@ -963,8 +960,7 @@ def dims(value):
 
 
 def shape_failure(name, model, inputs, state):
-    """A FAIL line if step_backward's outputs are of the wrong shapes:
-    da and dWh G·hidden, d_prev the state's."""
+    """A FAIL line if step_backward's outputs are of the wrong shapes."""
     cache = model.step_forward(inputs[0], state)[1]
     zero = model.zero_state()
     got = [dims(out) for out in model.step_backward(
@@ -979,10 +975,11 @@ def shape_failure(name, model, inputs, state):
 
 
 def check_cell(name, table=True):
-    """One cell's gradient check: (failures as lines, the worst relative
-    error). With table, print each parameter's row and check the loss
-    against CHECK_LOSS too; without, gradients only."""
-    model, inputs, targets, state = check_problem(name)
+    """(failures as lines, the worst relative error) of one cell; with
+    table, print each parameter's row and check the loss too."""
+    model, inputs, targets, state = random_problem(name, *(
+        CHECK_SIZES[k] for k in ("vocab", "hidden", "length")),
+        random.Random(CHECK_SIZES["seed"]))           # the fixed problem
     wrong_shape = shape_failure(name, model, inputs, state)
     if wrong_shape:
         return [wrong_shape], math.inf
@@ -994,14 +991,11 @@ def check_cell(name, table=True):
         if table:
             print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
                   f"{worst:.1e}  {verdict}")
-        if verdict == "FAIL":
-            entry = p + "".join(f"[{i}]" for i in at)
-            if BLOCKS[name] and p in "UWb":          # the gate and the unit
-                block, unit = divmod(at[0], CHECK_SIZES["hidden"])
-                entry += f" ({BLOCKS[name][block]} block, unit {unit})"
+        if verdict == "FAIL":                # the gate: by block, below
             failures.append(f"FAIL {name} {p}: relative error {worst:.1e} "
-                            f"at {entry}: backprop {backprop:.6g}, central "
-                            f"difference {numeric:.6g}")
+                            f"at {p}{''.join(f'[{i}]' for i in at)}: backprop"
+                            f" {backprop:.6g}, central difference "
+                            f"{numeric:.6g}")
     if failures:                             # where: one step, or between?
         one = gradient_errors(model, inputs[:1], targets[:1], state)
         within = any(e[0] > CHECK_TOLERANCE for e in one.values())
@@ -1036,8 +1030,7 @@ def check_loss(name, model, inputs, targets, state):
 
 
 def check_one(name, table=True):
-    """check_cell, with a half-written cell's exception as a FAIL line that
-    names the deepest line of its step_forward or step_backward that ran."""
+    """check_cell; an exception is a FAIL line naming the cell's line."""
     try:
         return check_cell(name, table)
     except UserError as e:                           # a gradient's shape
@@ -1053,8 +1046,7 @@ def check_one(name, table=True):
 
 
 def run_check(names, ignored=()):
-    """--check: check each named cell; 0 if all pass, else 1. ignored: the
-    flags given that --check does not use, to say so."""
+    """--check: 0 if each named cell passes, else 1; ignored: flags unused."""
     start, failures, failed = time.monotonic(), [], []
     if ignored:
         print(f"notice: --check uses its own fixed problem and ignores "
@@ -1083,8 +1075,7 @@ def run_check(names, ignored=()):
 
 
 def check_before_training(name):
-    """Every training run first checks its cell's gradients, not its loss:
-    a student may change the forward on purpose."""
+    """Check the gradients (not the loss: a student may change it)."""
     start = time.monotonic()
     failures, worst = check_one(name, table=False)
     if failures:
@@ -1097,68 +1088,85 @@ def check_before_training(name):
           f"relative error {worst:.1e}, {time.monotonic() - start:.1f} s)")
 
 
+def blanked(text, names):
+    """text with each named cell's step_backward body, not its docstring,
+    replaced by raise NotImplementedError; every other byte kept."""
+    lines, cells = text.split("\n"), {cell_class(n).__name__ for n in names}
+    for node in sorted((node for klass in ast.parse(text).body
+                        if getattr(klass, "name", "") in cells
+                        for node in klass.body
+                        if getattr(node, "name", "") == "step_backward"),
+                       key=lambda node: -node.lineno):   # from the end up
+        lines[node.body[0].end_lineno:node.end_lineno] = [
+            "        # Your code here, from the docstring's shapes. Check "
+            "it with", "        # --check; grading takes this function "
+            "alone, so keep any", "        # helper inside it.",
+            '        raise NotImplementedError("your code here")']
+    return "\n".join(lines)
+
+
+def this_file(flag):
+    """This file's path and bytes, which flag needs."""
+    path = globals().get("__file__")
+    if not path or not os.path.isfile(path):
+        raise UserError(f"{flag} reads this file, which has no path here (a "
+                        f"notebook cell or a browser tab): run python "
+                        f"rnn_from_scratch.py {flag} ... where it is on disk")
+    with open(path, "rb") as f:
+        return path, f.read()
+
+
 def run_exercise(cmd):
     """--exercise CELL: write this file beside itself as a handout, with
-    that cell's step_backward body, and so its derivation comments,
-    replaced by raise NotImplementedError; every other byte is kept."""
+    that cell's step_backward blank."""
     name = cmd.args.exercise.lower()
     if name not in CELLS:
         raise UserError(f"--exercise must be one of rnn, gru, lstm, got "
                         f"{cmd.args.exercise!r}")
-    path = globals().get("__file__")
-    if not path or not os.path.isfile(path):
-        raise UserError("--exercise copies this file, which has no path "
-                        "here (a notebook cell or a browser tab): run "
-                        "python rnn_from_scratch.py --exercise "
-                        f"{name} where the file is on disk")
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    cell = cell_class(name).__name__         # RNNCell, GRUCell, ...
-    body = next(node for klass in ast.parse("\n".join(lines)).body
-                if isinstance(klass, ast.ClassDef) and klass.name == cell
-                for node in klass.body if getattr(node, "name", "") ==
-                "step_backward")
-    start = body.body[0].end_lineno                  # the docstring stays
-    lines[start:body.end_lineno] = [
-        "        # Your code here, from the docstring's shapes. Check it with",
-        f"        # --check --cell {name}; grading takes this function alone,",
-        "        # so keep any helper inside it.",
-        '        raise NotImplementedError("your code here")']
+    path, data = this_file("--exercise")
     root, ext = os.path.splitext(path)
     out = f"{root}_{name}_exercise{ext}"
     if os.path.exists(out):
         raise UserError(f"{out} exists; --exercise never overwrites a file: "
                         f"move it away first")
-    write_atomically(out, "\n".join(lines))
-    print(f"wrote {out}: {cell}.step_backward is blank for the student to "
-          f"write; --check there fails for the {name} until it is right")
+    write_atomically(out, blanked(data.decode("utf-8"), [name]))
+    print(f"wrote {out}: {cell_class(name).__name__}.step_backward is blank "
+          f"for the student to write; --check there fails for the {name} "
+          f"until it is right")
     return 0
 
 
 # --- grading a class: --grade CELL FILE... -----------------------------------
-# A submission cannot judge itself: its own --check reads its own tolerance.
-# So the instructor's copy takes only the cell's step_backward from each
-# file, by parsing it, runs it in a child process on fresh random problems,
-# and compares the numbers it writes back with its own step_backward's, here.
-# The child is no sandbox: grade untrusted classes in a container or a
-# throwaway account.
+# A submission cannot judge itself. The instructor's copy runs each file's
+# step_backward alone in a fresh Python, in this file's code with every
+# step_backward blank (the child never holds the answer), and judges here.
 
 GRADE_SECONDS = 10           # a submission's time limit, for all problems
-SUSPICIOUS = {"open", "exec", "eval", "compile", "globals", "setattr",
-              "getattr", "vars", "__import__", "sys", "os", "builtins",
-              "__builtins__", "__globals__", "__dict__"}
+GRADE_EXACT = 1e-11          # a PASS above this is REVIEW: honest code in
+                             # any order stays below (9e-12), numerical
+                             # differentiation above (2e-11 at best)
+ALLOWED = set("dot matvec transpose outer_sum softmax sigmoid zeros_like mul "
+              "math print isinstance abs all any bool divmod enumerate float "
+              "int len list map max min pow range reversed round sorted sum "
+              "str tuple zip step_backward".split()) | {n for n, v in vars(
+                  builtins).items() if isinstance(v, type) and issubclass(
+                  v, BaseException)}    # a clean PASS names nothing else
+ATTRIBUTES = set("U W b GATES zero_state hidden append extend insert pop "
+                 "index count copy reverse sort clear remove".split()) | {
+                     n for n in dir(math) if "__" not in n}  # self.U, math.exp
+CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
+         "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
+         "space['grade_child'](job)\n")          # the child's whole program
 
 
 def grade_job(name, rng, count=3):
-    """count problems of random sizes for a cell, as JSON data: weights, a
-    chunk, a start state, and for each character of the chunk the inputs
-    of its step_backward (the cache of the forward there, and random
-    gradients from above)."""
+    """count problems for a cell, then count stiff ones (weights ×3, where
+    numerical differentiation falls short), each step's inputs, as JSON."""
     problems = []
-    for _ in range(count):
+    for k in range(2 * count):
         hidden = rng.randint(2, 5)
         model, inputs, targets, state = random_problem(
-            name, rng.randint(3, 6), hidden, 5, rng)
+            name, rng.randint(3, 6), hidden, 5, rng, 1.0 + 2.0 * (k >= count))
         h, steps = state, []
         for x in inputs:
             h, cache = model.step_forward(x, h)
@@ -1175,8 +1183,7 @@ def grade_job(name, rng, count=3):
 
 
 def grade_run(job):
-    """What the step_backward in this process gives on a job: each step's
-    outputs, then each chunk's gradients, as JSON data."""
+    """Each step's outputs, then each chunk's gradients, as JSON data."""
     numbers = []
     for problem in job["problems"]:
         params = problem["params"]
@@ -1190,29 +1197,24 @@ def grade_run(job):
     return json.loads(json.dumps(numbers))
 
 
-def grade_child(job_path, out_path):
-    """In the child process: put the submitted step_backward in its cell,
-    run the job, and write the numbers (or the crash) to out_path."""
-    with open(job_path, encoding="utf-8") as f:
-        job = json.load(f)
-    namespace = dict(globals())
+def grade_child(job):
+    """In the child: the submitted step_backward in its cell, run."""
     try:
-        exec(compile("\n" * (job["line"] - 1) + job["source"], job["file"],
-                     "exec"), namespace)
-        cell_class(job["cell"]).step_backward = namespace["step_backward"]
+        exec(compile(job["source"], "<submission>", "exec"), globals())
+        cell_class(job["cell"]).step_backward = globals()["step_backward"]
         result = {"numbers": grade_run(job)}
     except Exception as e:
-        own = [f for f in traceback.extract_tb(e.__traceback__)
-               if f.filename == job["file"]]         # the student's lines
-        result = {"crash": f"{type(e).__name__}: {e}", "line": f"line "
-                  f"{own[-1].lineno}: {own[-1].line}" if own else None}
-    with open(out_path, "w", encoding="utf-8") as f:
+        own = [f.lineno for f in traceback.extract_tb(e.__traceback__)
+               if f.filename == "<submission>"]      # the student's lines
+        result = {"crash": f"{type(e).__name__}: {e}"[:300],
+                  "line": own[-1] if own else None}
+    with open("result.json", "w", encoding="utf-8") as f:
         json.dump(result, f)
 
 
 def grade_error(got, want):
-    """The worst relative error of got against want (lists, dicts and
-    numbers, nested); inf where a shape differs or a number is missing."""
+    """The worst relative error of got against want; inf where a shape
+    differs or a number is missing."""
     if isinstance(want, dict):
         want, got = list(want.values()), (list(got.values()) if isinstance(
             got, dict) and got.keys() == want.keys() else None)
@@ -1227,69 +1229,122 @@ def grade_error(got, want):
     return error if error == error else math.inf     # NaN: inf
 
 
-def definitions(tree, cell):
-    """{name: its syntax tree as text}: a file's functions, constants and
-    other statements (named by their first line), and each class's members
-    as Class.member."""
-    def name_of(node):
-        targets = ", ".join(map(ast.unparse, getattr(node, "targets", [])))
-        return (getattr(node, "name", None) or targets
-                or ast.unparse(node).split("\n")[0][:40])
+def tree_data(node, names={}):
+    """A syntax tree as flat data, without recursion (a 1,000-term sum is no
+    harder); names renames identifiers."""
+    return [(type(n), [names.get(v, v) if type(v) is str else len(v) if
+                       type(v) is list else "" if isinstance(v, ast.AST)
+                       else (type(v), v) for _, v in ast.iter_fields(n)])
+            for n in ast.walk(node)]
 
-    found = {}
+
+def definitions(tree, lines):
+    """{name: (source, nodes)} of a file's statements and class members
+    (Class.member); as in Python, the last of a name wins."""
+    found, last = {}, {c.name: c for c in tree.body
+                       if isinstance(c, ast.ClassDef)}
     for node in tree.body:
+        parts = [(node, "")]
         if isinstance(node, ast.ClassDef):
-            found[node.name] = " ".join(ast.dump(b) for b in node.bases)
-            for part in node.body:
-                found[f"{node.name}.{name_of(part)}"] = ast.dump(part)
-        else:
-            found[name_of(node)] = ast.dump(node)
+            found[node.name] = (lines[node.lineno - 1], node.bases)
+            parts = [(part, node.name + ".") for part in node.body
+                     if last[node.name] is node]     # the class Python keeps
+        for part, within in parts:
+            start = min([d.lineno for d in getattr(
+                part, "decorator_list", [])] + [part.lineno])
+            found[within + (getattr(part, "name", None) or lines[
+                start - 1].strip().split(" = ")[0][:40])] = (
+                "\n".join(lines[start - 1:part.end_lineno]), [part])
     return found
 
 
-def grade_file(path, name, job, reference, mine):
-    """(verdict, worst error, what went wrong, changed definitions, names
-    the function has no need of) for one submitted file."""
-    cell = cell_class(name).__name__
+def same_answer(func, answer):
+    """Whether func is answer but for locals' names, layout and comments."""
+    def shape(f):
+        local = {getattr(n, "arg", getattr(n, "id", "")) for n in ast.walk(f)
+                 if isinstance(n, (ast.arg, ast.Name)) and not isinstance(
+                     getattr(n, "ctx", None), ast.Load)}
+        return [tree_data(n, dict.fromkeys(local, "")) for n in [f.args] +
+                f.body[ast.get_docstring(f) is not None:]]
+    return shape(func) == shape(answer)
+
+
+def flagged(func, source, want):
+    """What func uses beyond ALLOWED and ATTRIBUTES, dunders, and how its
+    signature differs from the handout's (want)."""
+    flags, tables = set(), [symtable.symtable(source, "?", "exec")]
+    while tables:                                    # every scope in it
+        table = tables.pop()
+        tables += table.get_children()
+        flags |= {"class"} if table.get_type() == "class" else set()
+        flags |= {s.get_name() for s in table.get_symbols() if s.is_global()
+                  and (s.is_declared_global() or s.get_name() not in ALLOWED)}
+    for n in ast.walk(func):
+        flags |= {f"import {a.name}" for a in getattr(n, "names", [])
+                  if isinstance(a, ast.alias) and (a.name, getattr(
+                      n, "module", None)) not in (("math", None),
+                                                  (a.name, "math"))}
+        if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
+            flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
+        flags |= {v for _, v in ast.iter_fields(n) for v in (
+            v if isinstance(v, list) else [v]) if "__" in str(v)}
+    args = func.args
+    return sorted(flags) + ["decorator"] * bool(func.decorator_list) + [
+        "default"] * bool(args.defaults or any(args.kw_defaults)) + [
+        "annotation"] * bool(func.returns or any(getattr(
+            a, "annotation", None) for a in ast.walk(args))) + [
+        "parameters"] * bool(len(args.args) != len(want.args.args) or
+                             args.posonlyargs or args.kwonlyargs or
+                             args.vararg or args.kwarg)
+
+
+def grade_file(path, data, g):
+    """(verdict, worst error, what went wrong); g.changed and g.flags."""
+    cell = cell_class(g.name).__name__
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        tree = ast.parse(text, path)
-    except OSError as e:
-        return "MISSING", None, f"cannot read it: {e.strerror}", [], []
-    except UnicodeDecodeError:
-        return "MISSING", None, "cannot read it: not UTF-8 text", [], []
-    except SyntaxError as e:
-        why = f"does not parse: {e.msg}, line {e.lineno}"
-        return "MISSING", None, why, [], []
-    theirs, answer = definitions(tree, cell), f"{cell}.step_backward"
-    changed = sorted(k for k in set(mine) | set(theirs)
-                     if mine.get(k) != theirs.get(k) and k != answer)
-    func = next((n for c in tree.body if isinstance(c, ast.ClassDef) and
-                 c.name == cell for n in c.body
-                 if getattr(n, "name", "") == "step_backward"), None)
-    if func is None:
-        return "MISSING", None, f"no {cell}.step_backward", changed, []
-    names = {getattr(n, "id", getattr(n, "attr", None)) for n in
-             ast.walk(func)}                         # names and attributes
-    imports = any(isinstance(n, (ast.Import, ast.ImportFrom))
-                  for n in ast.walk(func))
-    flags = sorted(names & SUSPICIOUS) + ["import"] * imports
-    result = run_submission(path, func, ast.get_source_segment(
-        text, func, padded=True), job)
+        if isinstance(data, OSError):
+            raise data
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        lines = data.decode(encoding).replace("\r\n", "\n").replace(
+            "\r", "\n").split("\n")                  # as Python reads it
+        tree = ast.parse("\n".join(lines), path)
+    except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
+        return "MISSING", None, f"does not parse: {e.msg}, line {e.lineno}" \
+            if isinstance(e, SyntaxError) else f"cannot read it: {e}"
+    theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
+    classes = [c for c in tree.body if getattr(c, "name", "") == cell]
+    mine = g.mine
+    g.changed = [k for k in sorted(set(mine) | set(theirs)) if not (
+        k == answer or k in mine and k in theirs and (mine[k][0] == theirs[
+            k][0] or [tree_data(n) for n in mine[k][1]] == [
+            tree_data(n) for n in theirs[k][1]]))] + [   # not only layout
+        f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
+            answer, sum(getattr(p, "name", "") == "step_backward" for p in
+                        classes[-1].body) if classes else 0)] if n > 1]
+    func = theirs.get(answer, ("", [None]))[1][0]
+    if not isinstance(func, ast.FunctionDef):
+        return "MISSING", None, f"no {answer}"
+    start = min([d.lineno for d in func.decorator_list] + [func.lineno])
+    source = "\n" * (start - 2) + "if 1:\n" + "\n".join(
+        lines[start - 1:func.end_lineno])            # at its line numbers
+    g.flags = flagged(func, source, g.mine[answer][1][0])
+    result = run_submission(dict(g.job, source=source))
     if result is None:
-        return "TIMEOUT", None, f"over {GRADE_SECONDS} s", changed, flags
+        return "TIMEOUT", None, f"over {GRADE_SECONDS} s"
     if "crash" in result:
-        return ("CRASH", None, f"{result['crash']} ({result['line'] or '?'})",
-                changed, flags)
-    worst = grade_error(result.get("numbers"), reference)
-    why = ("the answer itself: the function is this file's, to the letter"
-           if mine.get(answer) == theirs.get(answer) else
-           "outputs of the wrong shape, or not numbers" if worst == math.inf
-           else wrong_parts(result["numbers"], reference)
-           if worst > CHECK_TOLERANCE else "")
-    return ("PASS" if worst <= CHECK_TOLERANCE else "FAIL", worst, why,
-            changed, flags)
+        at = result.get("line")
+        at = f"line {at}: {lines[at - 1].strip()}" if at in range(
+            1, len(lines) + 1) else "?"
+        return "CRASH", None, f"{result['crash']} ({at})"
+    worst = grade_error(result.get("numbers"), g.reference)
+    why = ("outputs of the wrong shape, or not numbers" if worst == math.inf
+           else wrong_parts(result["numbers"], g.reference)
+           if worst > CHECK_TOLERANCE else "close, not exact: numerical "
+           "differentiation?" if worst > GRADE_EXACT else "the answer "
+           "itself: this file's function, but for names and layout" if
+           same_answer(func, g.mine[answer][1][0]) else "")
+    return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if
+            worst > GRADE_EXACT else "PASS", worst, why)
 
 
 def wrong_parts(got, want):
@@ -1307,43 +1362,106 @@ def wrong_parts(got, want):
                                  errors.items() if e > CHECK_TOLERANCE)
 
 
-def run_submission(path, func, source, job):
-    """The child's result for one step_backward (func, its source): its
-    JSON, or None on time-out. Only the file it writes is read, never what
-    it prints."""
-    folder = tempfile.mkdtemp(prefix="grade-")
-    job_path, out_path = (os.path.join(folder, n) for n in ("job", "out"))
-    with open(job_path, "w", encoding="utf-8") as f:
-        json.dump(dict(job, file=os.path.abspath(path), line=func.lineno,
-                       source=textwrap.dedent(source)), f)
-    child = ("import importlib.util as u, sys\n"
-             "s = u.spec_from_file_location('instructor', sys.argv[1])\n"
-             "m = u.module_from_spec(s)\ns.loader.exec_module(m)\n"
-             "m.grade_child(sys.argv[2], sys.argv[3])\n")
+def run_submission(job):
+    """The result of a fresh, isolated Python in an empty folder (None on
+    time-out); its process group, and what escaped it, end with it."""
+    folder, known = tempfile.mkdtemp(prefix="grade-"), children()
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-c", CHILD], cwd=folder, env={
+            k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        subprocess.run([sys.executable, "-c", child, grader_file(), job_path,
-                        out_path], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=GRADE_SECONDS)
-        with open(out_path, encoding="utf-8") as f:
-            result = json.load(f)
+        child.communicate(marshal.dumps((job.pop("code"), job)),
+                          timeout=GRADE_SECONDS)
+        data = regular_file(os.path.join(folder, "result.json"))
+        result = json.loads(data) if isinstance(data, bytes) else {
+            "crash": f"the child wrote no result ({data})"}
         return result if isinstance(result, dict) else {}
     except subprocess.TimeoutExpired:
         return None
-    except (OSError, ValueError):                   # no file, or no JSON
-        return {"crash": "the child wrote no result", "line": None}
     finally:
+        with contextlib.suppress(OSError, AttributeError):   # Windows
+            os.killpg(child.pid, signal.SIGKILL)
+        child.kill()
+        child.wait()
+        while children() - known:                    # as long as they fork
+            for pid in children() - known:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def grader_file():
-    """This file's path, which the child imports: the instructor's copy."""
-    path = globals().get("__file__")
-    if not path or not os.path.isfile(path):
-        raise UserError("--grade runs this file in a child process, and it "
-                        "has no path here (a notebook cell or a browser "
-                        "tab): run python rnn_from_scratch.py --grade ...")
-    return path
+def regular_file(path, limit=2 ** 20):
+    """A regular file's bytes (no FIFO, no link, limit at most), or why not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            size = os.fstat(fd)
+            if not stat.S_ISREG(size.st_mode) or size.st_size > limit:
+                raise OSError(f"not a regular file of at most {limit} bytes")
+            return f.read()
+    except OSError as e:
+        return e
+
+
+def children():
+    """This process's children, adopted ones too (Linux's /proc)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                found |= {int(pid) for pid in f.read().split()}
+    return found
+
+
+def subreaper(on):
+    """On Linux, adopt orphaned descendants (PR_SET_CHILD_SUBREAPER)."""
+    with contextlib.suppress(Exception):             # not Linux: nothing
+        import ctypes
+        ctypes.CDLL(None).prctl(36, int(on), 0, 0, 0)
+
+
+def files_in(folders):
+    """{path: identity and times} in folders and their __pycache__."""
+    found = {}
+    for folder in folders:
+        for sub in (folder, os.path.join(folder, "__pycache__")):
+            for entry in os.scandir(sub) if os.path.isdir(sub) else []:
+                with contextlib.suppress(OSError):
+                    s = entry.stat(follow_symlinks=False)
+                    found[entry.path] = (s.st_ino, s.st_size, s.st_mode,
+                                         s.st_mtime_ns, s.st_ctime_ns)
+    return found
+
+
+def grade_one(path, data, g):
+    """A row: grade_file under a catch-all, and the files it touched."""
+    print(f"grading {path!r}", flush=True)           # a hang names its file
+    before, g.changed, g.flags = files_in(g.folders), [], []
+    try:
+        row = [path, *grade_file(path, data, g)]
+    except Exception as e:                           # the grader's own fault
+        row = [path, "CRASH", None, f"cannot grade it: {type(e).__name__}: "
+               f"{e}"]
+    after = files_in(g.folders)
+    touched = {p for p in set(before) | set(after)
+               if before.get(p) != after.get(p)}
+    if row[1] == "PASS" and (touched or g.flags):    # earned, and clean
+        row[1] = "REVIEW"
+    here = os.path.dirname(os.path.abspath(g.path))
+    for p in set(after) - set(before):               # planted by the grader
+        if os.path.dirname(p) in (here, os.path.join(here, "__pycache__")):
+            with contextlib.suppress(OSError):
+                os.remove(p)
+    if os.path.abspath(g.path) in touched:           # put back
+        with contextlib.suppress(UserError, OSError):
+            os.makedirs(here, exist_ok=True)         # its folder moved away
+            write_atomically(g.path, g.own.decode("utf-8"))
+            os.chmod(g.path, g.mode)
+    return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
 
 
 def run_grade(cmd):
@@ -1354,13 +1472,9 @@ def run_grade(cmd):
     if name not in CELLS or not paths:
         raise UserError(f"--grade takes a cell (rnn, gru or lstm) and the "
                         f"files to grade, got {' '.join(cmd.args.grade)!r}")
-    if not any(os.path.isfile(path) for path in paths):
-        folder = next((path for path in paths if os.path.isdir(path)), None)
-        raise UserError(f"--grade found no file to read among "
-                        f"{' '.join(paths)}" + (f": {folder} is a folder; "
-                        f"pass its files, as {folder}/*.py" if folder else ""))
     seed = cmd.s.seed if "--seed" in cmd.typed else random.SystemRandom(
         ).randrange(10 ** 6)
+    path, own = this_file("--grade")
     print(f"grading {name} on fresh problems, seed {seed} (--seed {seed} "
           f"grades on the same problems again); a child process per file, "
           f"{GRADE_SECONDS} s each, no sandbox")
@@ -1371,27 +1485,39 @@ def run_grade(cmd):
         raise UserError(f"this copy's own {cell_class(name).__name__}"
                         f".step_backward does not run ({type(e).__name__}: "
                         f"{e}): grade from your original, unedited copy")
-    with open(grader_file(), encoding="utf-8") as f:
-        mine = definitions(ast.parse(f.read()),
-                           cell_class(name).__name__)
-    rows = [[path, *grade_file(path, name, job, reference, mine)]
-            for path in paths]
+    text = own.decode("utf-8")
+    g = types.SimpleNamespace(
+        name=name, reference=reference, path=path, own=own, job=dict(
+            job, code=compile(blanked(text, CELLS), "<grader>", "exec")),
+        mine=definitions(ast.parse(text), text.split("\n")),
+        mode=os.stat(path).st_mode, folders={os.path.dirname(
+            os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
+    files = [regular_file(os.path.realpath(p)) for p in paths + ["grades.csv"]]
+    subreaper(True)                                  # all read, then run
+    try:
+        rows = [grade_one(p, data, g) for p, data in zip(paths, files)]
+    finally:
+        subreaper(False)
     table = [["file", "verdict", "worst error", "what went wrong",
-              "definitions changed", "names flagged"]] + [
+              "definitions changed", "names flagged", "files changed"]] + [
         [path, verdict, "" if worst is None else f"{worst:.1e}", why,
-         "; ".join(changed), " ".join(flags)]
-        for path, verdict, worst, why, changed, flags in rows]
+         "; ".join(changed), " ".join(flags), " ".join(touched)]
+        for path, verdict, worst, why, changed, flags, touched in rows]
+    table = [["".join(c if c.isprintable() else repr(c)[1:-1] for c in str(
+        cell)) for cell in row] for row in table]   # one line each: "\\n"
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
-    widths = [max(len(row[i]) for row in shown) for i in range(6)]
+    widths = [max(len(row[i]) for row in shown) for i in range(7)]
     for row in shown:
         print("  ".join(cell.ljust(width) for cell, width in
                         zip(row, widths)).rstrip())
-    out, kept = io.StringIO(), os.path.exists("grades.csv")
-    csv.writer(out).writerows([row + [cell] for row, cell in
+    out, old = io.StringIO(), files[-1]
+    kept = isinstance(old, bytes)
+    csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
+                                for cell in row] + [cell] for row, cell in
                                zip(table, ["seed"] + [seed] * len(rows))])
     if kept:                                         # as the model file
-        os.replace("grades.csv", "grades.old.csv")
+        write_atomically("grades.old.csv", old.decode("utf-8", "replace"))
     write_atomically("grades.csv", out.getvalue())
     print("wrote grades.csv" + " (the earlier one is now grades.old.csv)"
           * kept)

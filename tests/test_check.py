@@ -4,6 +4,7 @@ for a forward and backward changed the same wrong way, and for a gradient
 that is off by only 1%."""
 
 import math
+import random
 
 import pytest
 
@@ -58,7 +59,9 @@ def test_explicit_cell_checks_only_that_cell(capsys):
 def test_recorded_losses_are_what_the_problems_give():
     # the values in the file are the forward pass's, to 1e-12 (relative)
     for name, recorded in rnn.CHECK_LOSS.items():
-        model, inputs, targets, state = rnn.check_problem(name)
+        model, inputs, targets, state = rnn.random_problem(name, *(
+            rnn.CHECK_SIZES[k] for k in ("vocab", "hidden", "length")),
+            random.Random(rnn.CHECK_SIZES["seed"]))
         loss = model.loss_and_gradients(inputs, targets, state)[0]
         assert math.isclose(loss, recorded, rel_tol=1e-12), name
 
@@ -80,7 +83,9 @@ def test_a_broken_gru_backward_line_fails_naming_the_cell(capsys,
     assert status == 1
     assert {line.split(":")[0] for line in fails(lines)} == {
         "FAIL gru U", "FAIL gru W", "FAIL gru b"}
-    assert all("(z block, unit " in line for line in fails(lines))
+    blocks = [l.split(": ")[1].split("  ") for l in lines if "by block" in l]
+    assert [[b.split()[::2] for b in row] for row in blocks] == [
+        [["r", "ok"], ["z", "FAIL"], ["n", "ok"]]] * 3     # the z gate
     assert "hint: the gru fails on a 1-character chunk too, so the error is " \
         "within one step" in lines
     assert lines[-1].startswith("check failed: gru (")

@@ -75,7 +75,7 @@ def test_without_a_file_on_disk_exercise_says_so_in_one_line(monkeypatch,
     monkeypatch.delitem(rnn.__dict__, "__file__")
     assert rnn.main(["--exercise", "gru"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("error: --exercise copies")
+    assert len(err) == 1 and err[0].startswith("error: --exercise reads this file")
 
 
 def run_file(folder, name, *args):

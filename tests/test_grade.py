@@ -30,9 +30,9 @@ def submission(body, top="", edit=lambda text: text):
 
 
 SUBMISSIONS = {   # file: (text, verdict, a flag or a changed definition)
-    "right.py": (submission(ANSWER.replace(RIGHT, "ds_prev = [fi * d for d, "
-                                           "fi in zip(ds, f)]")), "PASS",
-                 None),
+    "right.py": (submission(ANSWER.replace(RIGHT, "ds_prev = [f[k] * ds[k] "
+                                           "for k in range(len(ds))]")),
+                 "PASS", None),
     "copied.py": (submission(ANSWER), "PASS", None),
     "subtle.py": (submission(ANSWER.replace(RIGHT, "ds_prev = ds")), "FAIL",
                   None),
@@ -135,11 +135,15 @@ def test_bad_grade_commands_are_one_error_line(tmp_path):
     write(tmp_path, "a.py", "x = 1\n")
     assert_error(run_main(tmp_path, "--grade", "lstn", "a.py"), "'lstn a.py'")
     assert_error(run_main(tmp_path, "--grade", "lstm"), "'lstm'")
-    assert_error(run_main(tmp_path, "--grade", "gru", "nope.py"),
-                 "no file to read", "nope.py")
+    # a file that is not there, or a folder, is a row of its own
     (tmp_path / "class").mkdir()
-    assert_error(run_main(tmp_path, "--grade", "gru", "class"),
-                 "class is a folder", "class/*.py")
+    result = run_main(tmp_path, "--grade", "gru", "nope.py", "class")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "grades.csv", encoding="utf-8", newline="") as f:
+        rows = {row["file"]: row for row in csv.DictReader(f)}
+    assert rows["nope.py"]["verdict"] == rows["class"]["verdict"] == "MISSING"
+    assert "No such file" in rows["nope.py"]["what went wrong"]
+    assert rows["class"]["what went wrong"].startswith("cannot read it")
 
 
 def test_grading_from_the_handout_is_refused(tmp_path, monkeypatch):
