@@ -681,23 +681,19 @@ from collections import Counter
 # --- model files: JSON checkpoints -------------------------------------------
 
 def write_atomically(path, text):
-    """Write a temp file beside path, fsync it and os.replace it over path,
-    so a crash mid-save leaves the old file whole; mode 0666 & ~umask."""
-    folder = os.path.dirname(os.path.abspath(path))
-    umask = os.umask(0o022)             # read the umask: set it, set it back
-    os.umask(umask)
+    """Write path + ".tmp", fsync it and os.replace it over path, so a crash
+    mid-save leaves the old file whole; open() gives it 0666 less the umask."""
+    temp = path + ".tmp"
     try:
-        fd, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with open(temp, "w", encoding="utf-8") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(temp_path, 0o666 & ~umask)
-            os.replace(temp_path, path)
-        except BaseException:
-            os.remove(temp_path)
-            raise
+            os.replace(temp, path)
+        finally:                                    # no temp file left
+            if os.path.exists(temp):
+                os.remove(temp)
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror}")
 
@@ -712,7 +708,8 @@ def check_writable(path):
                f"cannot be written: folder {folder} does not exist")
     if problem is None:
         try:
-            os.remove(tempfile.mkstemp(dir=folder, prefix=".tmp-")[1])
+            open(path + ".tmp", "w").close()        # write_atomically's temp
+            os.remove(path + ".tmp")
         except OSError as e:
             problem = f"cannot be written: {e.strerror}"
     if problem:
