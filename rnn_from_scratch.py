@@ -745,7 +745,6 @@ def read_json(path):
             f"{path}" if os.path.isfile(old) else
             f"model file {path} was not found; train one first with: "
             f"{command_for(['--model', path])}")
-
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -790,12 +789,7 @@ def load_model(path):
     model = CELLS[cell](len(vocab), hidden)
     run = Run(model, len(vocab))
     like = checkpoint_of(model, vocab, {}, run)
-    history = ck.get("history", {})                  # any number of points
-    if not isinstance(history, dict) or not all(isinstance(
-            history.get(key, []), list) for key in ("train", "val")):
-        raise bad("'history' must hold lists 'train' and 'val'")
-    like["history"] = {key: [[0, 0.0]] * len(history.get(key, []))
-                       for key in ("train", "val")}
+    like["history"] = {key: [[0, 0.0], ...] for key in ("train", "val")}
     ck = conform(ck, like, "", bad)
     for name in PARAM_NAMES:
         setattr(model, name, ck["params"][name])
@@ -808,9 +802,9 @@ def load_model(path):
 
 
 def conform(value, like, name, bad, shape=None):
-    """value checked against the template like, and converted to its types:
-    a dict (like's keys; a missing one takes like's value), a list (like's
-    length), a float (finite), an int (whole, >= 0) or like's type."""
+    """value checked against the template like and given its types: a dict
+    (like's keys; a missing one takes like's), a list (like's shape; [x, ...]:
+    any number of x), a finite float, an int >= 0, or like's type."""
     if isinstance(like, dict):
         if not isinstance(value, dict):
             raise bad(f"'{name}' must be an object")
@@ -818,12 +812,11 @@ def conform(value, like, name, bad, shape=None):
                                          name in ("", "params") else
                                          f"{name} {key}", bad)
                             for key, part in like.items()}}
+    if isinstance(like, list) and like[1:] == [...]:     # [x, ...]
+        shape = "×".join(["n"] + [str(n) for n in dims(like[0])])
+        like = like[:1] * (len(value) if isinstance(value, list) else 0)
     if isinstance(like, list):
-        if shape is None:                            # "8×8", named at the top
-            dims, part = [], like
-            while isinstance(part, list) and part:
-                dims, part = dims + [str(len(part))], part[0]
-            shape = "×".join(dims)
+        shape = shape or "×".join(str(n) for n in dims(like))    # "8×8"
         if not isinstance(value, list) or len(value) != len(like):
             raise bad(f"{name} should be {shape}")
         return [conform(v, part, name, bad, shape)
@@ -847,8 +840,7 @@ def beside(model_path, name):
 
 
 def trained_length(checkpoint):
-    """The sequence length a model file was trained with, or SEQUENCE_LENGTH
-    if its config does not say."""
+    """The sequence length a model file's config gives, or SEQUENCE_LENGTH."""
     length = checkpoint["config"].get("sequence_length")
     return length if type(length) is int and length >= 1 else SEQUENCE_LENGTH
 
