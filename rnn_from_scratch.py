@@ -2255,7 +2255,7 @@ def svg_chart(series, title, x_name="iteration",
 # comment beside the constant as its help. COMMANDS add what is not a
 # setting. RULES say what each setting must be, in one place.
 
-COMMANDS = [  # (flag, what it takes, help)
+COMMANDS = [  # (flag, what it takes ("X ...": one or more X), help)
     ("--generate", "TEXT", "load --model, continue TEXT and print only that"),
     ("--predict", "TEXT", "load --model and show its top 3 guesses for each "
      "next character of TEXT"),
@@ -2270,7 +2270,7 @@ COMMANDS = [  # (flag, what it takes, help)
      "LSTM's cell state (default: the 8 that change most slowly)"),
     ("--evaluate", "PATH", "load --model and print its bits per character "
      "on the text file PATH, beside the counting baseline's"),
-    ("--compare", "MODEL", "print a table of these model files (time, "
+    ("--compare", "MODEL ...", "print a table of these model files (time, "
      "characters trained, loss) and write compare.svg, their loss against "
      "characters trained, beside the first; with --gradient-flow, their "
      "gradient flow on one chart instead"),
@@ -2282,14 +2282,12 @@ COMMANDS = [  # (flag, what it takes, help)
      "that cell (needs no data or model)"),
     ("--exercise", "CELL", "write a handout beside this file: a copy with "
      "that cell's step_backward left for the student to write"),
-    ("--grade", "CELL FILE", "grade students' files from this, your own "
+    ("--grade", "CELL FILE ...", "grade students' files from this, your own "
      "copy: each file's step_backward for that cell against this file's, "
      "on fresh random problems, in a child process with a time limit; a "
      "table and grades.csv. It runs students' code and is no sandbox: "
      "grade untrusted classes in a container or a throwaway account"),
 ]
-VIEWS = ("--generate", "--predict", "--gradient-flow", "--activations",
-         "--evaluate", "--compare")           # they read a model, not train
 RULES = [  # (what the value must be, the test, the settings it applies to)
     ("one of rnn, gru, lstm", lambda v: v in CELLS, ["cell"]),
     ("adagrad or sgd", lambda v: v in ("adagrad", "sgd"), ["optimizer"]),
@@ -2368,9 +2366,8 @@ def parser():
         if takes is None:
             p.add_argument(flag, action="store_true", help=text)
         else:
-            p.add_argument(flag, metavar=takes, help=text,
-                           nargs="+" if flag in ("--compare", "--grade")
-                           else None)
+            p.add_argument(flag, metavar=takes.rstrip(" ."), help=text,
+                           nargs="+" if takes.endswith("...") else None)
     return p
 
 
@@ -2442,7 +2439,7 @@ class Command:
                 raise UserError(f"{flag} goes with {view} TEXT; without it "
                                 f"this command would train a new model")
         for flag, text in [(flag, getattr(self.args, flag[2:].replace(
-                "-", "_"))) for flag in VIEWS[:-1]] + [
+                "-", "_"))) for flag in VIEWS] + [
                 (self.where("prime_text"), self.s.prime_text)]:
             if text == "":
                 raise UserError(f"{flag} needs at least one character")
@@ -2893,6 +2890,12 @@ def resume_command(argv):
     return command_for([a for a in argv if a != "--resume"] + ["--resume"])
 
 
+VIEWS = {"--generate": run_generate, "--predict": run_predict,  # they read
+         "--gradient-flow": run_gradient_flow,                  # a model,
+         "--activations": run_activations,                      # not train
+         "--evaluate": run_evaluate, "--compare": run_compare}
+
+
 def main(argv=None):
     """Run the command line (argv: a list of flags, default the command
     line's); returns the exit status."""
@@ -2910,11 +2913,7 @@ def main(argv=None):
         if cmd.view and unused:         # to stderr: --generate's output is
             print(f"notice: {cmd.view} reads {cmd.s.model_path} and "  # text
                   f"ignores {', '.join(unused)}", file=sys.stderr)
-        views = {"--generate": run_generate, "--predict": run_predict,
-                 "--gradient-flow": run_gradient_flow,
-                 "--activations": run_activations,
-                 "--evaluate": run_evaluate, "--compare": run_compare}
-        views.get(cmd.view, run_training)(cmd)
+        VIEWS.get(cmd.view, run_training)(cmd)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
