@@ -2607,17 +2607,15 @@ def plan_to_keep(path):
     if os.path.isdir(old):
         raise UserError(f"cannot keep the old {path} as {old}: {old} is a "
                         f"folder; move it yourself, or use --model NEW.json")
+    is_model = False
     try:
+        is_model = "params" in read_json(path)
         model, _, run, ck = load_model(path)
         val = run.history["val"]
         held = (f"{ck['cell']}, hidden {len(model.V[0])}, {run.iteration:,} "
                 f"iterations, " + (f"val {val[-1][1]:.2f} bits/char" if val
                                    else "not validated yet"))
     except UserError:
-        try:                                         # a model it cannot use?
-            is_model = "params" in read_json(path)
-        except UserError:
-            is_model = False
         if not is_model:                             # --model notes.txt?
             raise UserError(f"--model {path} is not a model file, and "
                             f"training would replace it: pass --model a new "
@@ -2629,10 +2627,8 @@ def plan_to_keep(path):
 
 
 class Saver:
-    """Writes the model file, and beside it vocab.json, config.json and
-    loss.svg, at each checkpoint and at Ctrl-C (stop), and adds each sample
-    to samples.txt (begun anew by a new run); a new run's first save moves
-    the earlier model file to `old`."""
+    """Saves the model, vocab.json, config.json and loss.svg at checkpoints
+    and Ctrl-C (stop); samples to samples.txt; first moves an old model."""
 
     def __init__(self, s, model, vocab, run, old, resume_with):
         self.s, self.model, self.vocab, self.run = s, model, vocab, run
@@ -2763,9 +2759,8 @@ def run_predict(cmd):
 
 
 def run_gradient_flow(cmd):
-    """--gradient-flow: a table of the mean norm for each k, of --model (and
-    its ratio to k = 0) or of each --compare model (a column each), and
-    gradient_flow.svg beside the (first) model, a line for each."""
+    """--gradient-flow: the mean norm for each k, of --model (with the ratio
+    to k = 0) or each --compare model; gradient_flow.svg, a line for each."""
     paths, many = cmd.args.compare or [cmd.s.model_path], cmd.args.compare
     series, columns, notes = [], [], []
     for k, path in enumerate(paths):
@@ -2844,8 +2839,8 @@ def run_activations(cmd):
 # --- main: where it runs, and the command line -------------------------------
 
 def in_ipython():
-    """True in Jupyter, Colab or IPython: IPython is loaded and a shell is
-    running (importing IPython elsewhere, as pytest may, is not enough)."""
+    """True in Jupyter, Colab or IPython: a shell is running, not only
+    IPython imported (as pytest may)."""
     ipython = sys.modules.get("IPython")
     return getattr(ipython, "get_ipython", lambda: None)() is not None
 
@@ -2857,9 +2852,8 @@ def hosted():
 
 
 def command_line():
-    """sys.argv[1:], but [] in a notebook cell or a browser tab, where
-    sys.argv is the host's; `%run rnn_from_scratch.py --flags` keeps its
-    flags, as there sys.argv[0] is this file."""
+    """sys.argv[1:], but [] in a notebook or browser tab (the host's argv),
+    unless sys.argv[0] is this file: `%run rnn_from_scratch.py --flags`."""
     script = globals().get("__file__")
     if hosted() and not (script and os.path.basename(sys.argv[0])
                          == os.path.basename(script)):
@@ -2868,9 +2862,8 @@ def command_line():
 
 
 def command_for(flags):
-    """How to run this file with flags where it runs now: main([...]) in a
-    notebook or a browser tab, else the interpreter as the user typed it
-    (shortened to its name if that is what PATH finds) and the script."""
+    """How to run this file with flags here: main([...]) in a notebook or a
+    tab, else the interpreter as typed (or its name, if PATH finds it)."""
     if hosted():
         return f"main({flags!r})"
     typed = (getattr(sys, "orig_argv", None) or [sys.executable])[0]
@@ -2897,8 +2890,7 @@ VIEWS = {"--generate": run_generate, "--predict": run_predict,  # they read
 
 
 def main(argv=None):
-    """Run the command line (argv: a list of flags, default the command
-    line's); returns the exit status."""
+    """Run argv (flags; default: the command line's); return the status."""
     argv = command_line() if argv is None else argv
     try:
         cmd = Command(argv)
