@@ -2291,20 +2291,22 @@ COMMANDS = [  # (flag, what it takes ("X ...": one or more X), help)
 RULES = [  # (what the value must be, the test, the settings it applies to)
     ("one of rnn, gru, lstm", lambda v: v in CELLS, ["cell"]),
     ("adagrad or sgd", lambda v: v in ("adagrad", "sgd"), ["optimizer"]),
-    ("at least 1", lambda v: v >= 1, ["hidden_size", "sequence_length",
-                                      "max_iterations", "sample_every",
-                                      "log_every", "flow_steps",
-                                      "ngram_order", "ngram_max_chars"]),
-    ("0 or more", lambda v: v >= 0, ["sample_length"]),
-    ("0 (off) or more", lambda v: v >= 0, ["top_k"]),
+    ("a whole number >= 1", lambda v: type(v) is int and v >= 1, [
+        "hidden_size", "sequence_length", "max_iterations", "sample_every",
+        "log_every", "flow_steps", "ngram_order", "ngram_max_chars"]),
+    ("a whole number >= 0", lambda v: type(v) is int and v >= 0,
+     ["sample_length"]),
+    ("a whole number >= 0 (0 = off)", lambda v: type(v) is int and v >= 0,
+     ["top_k"]),
+    ("a whole number", lambda v: type(v) is int, ["seed"]),
     ("a finite number > 0", lambda v: 0 < v < math.inf, ["learning_rate"]),
     ("a finite number >= 0 (0 = greedy)", lambda v: 0 <= v < math.inf,
      ["temperature"]),
     ("a finite number >= 0 (0 = off)", lambda v: 0 <= v < math.inf,
      ["clip", "clip_norm"]),
     ("in [0, 1)", lambda v: 0 <= v < 1, ["validation_fraction"]),
-    ("a file name, not empty", lambda v: v != "", ["data_path",
-                                                   "model_path"]),
+    ("a file name, not empty", lambda v: type(v) is str and v != "",
+     ["data_path", "model_path"]),
 ]
 
 
@@ -2490,11 +2492,6 @@ def resume(cmd):
         if key in ("cell", "hidden_size", "max_iterations") or has in (
                 None, now):
             continue
-        kind = type(now)                        # an int may serve as a float
-        if type(has) is not kind and not (kind is float and type(has) is int):
-            what = {str: "a path", int: "a whole number"}.get(kind, "a number")
-            raise UserError(f"{s.model_path} is not a usable model file: "
-                            f"config {key} is {has!r}, not {what}")
         if flag in cmd.typed:
             print(f"notice: {flag} {now} replaces {has}, the value "
                   f"{s.model_path} was trained with")
@@ -2868,11 +2865,9 @@ def command_for(flags):
         return f"main({flags!r})"
     typed = (getattr(sys, "orig_argv", None) or [sys.executable])[0]
     name = os.path.basename(typed or "python")
-    try:
+    with contextlib.suppress(OSError):              # pyenv runs a full path
         if os.path.samefile(shutil.which(name) or "", typed):
-            typed = name                             # pyenv runs a full path
-    except OSError:
-        pass
+            typed = name
     script = sys.argv[0] if sys.argv[0].endswith(".py") else (
         "rnn_from_scratch.py")
     return shlex.join([typed or "python", script] + flags)

@@ -102,20 +102,20 @@ def test_empty_validation_split_is_skipped_with_a_notice(folder):
 # --- flags and constants ----------------------------------------------------
 
 @pytest.mark.parametrize("flag, value, words", [
-    ("--hidden-size", "0", "at least 1, got 0"),
-    ("--sequence-length", "-3", "at least 1, got -3"),
-    ("--max-iterations", "0", "at least 1, got 0"),
-    ("--ngram-order", "0", "at least 1, got 0"),
+    ("--hidden-size", "0", "a whole number >= 1, got 0"),
+    ("--sequence-length", "-3", "a whole number >= 1, got -3"),
+    ("--max-iterations", "0", "a whole number >= 1, got 0"),
+    ("--ngram-order", "0", "a whole number >= 1, got 0"),
     ("--learning-rate", "0", "finite number > 0"),
     ("--learning-rate", "-0.1", "finite number > 0"),
     ("--learning-rate", "nan", "finite number > 0, got nan"),
     ("--learning-rate", "inf", "finite number > 0, got inf"),
     ("--temperature", "-0.5", "finite number >= 0"),
     ("--temperature", "1,nan", "finite number >= 0"),
-    ("--top-k", "-1", "0 (off) or more"),
+    ("--top-k", "-1", "a whole number >= 0 (0 = off)"),
     ("--validation-fraction", "1", "[0, 1)"),
     ("--validation-fraction", "-0.2", "[0, 1)"),
-    ("--sample-length", "-1", "0 or more"),
+    ("--sample-length", "-1", "a whole number >= 0"),
     ("--hidden-size", "many", "invalid int value"),
     ("--temperature", "hot", "not a number"),
 ])

@@ -173,7 +173,7 @@ def test_pasted_into_a_notebook_cell_it_trains(kernel, tmp_path):
     assert any("image/svg+xml" in content.get("data", {})
                for kind, content in trained if kind == "display_data")
     assert text_of(failed, "stderr") == (
-        "error: --hidden-size must be at least 1, got 0\n")
+        "error: --hidden-size must be a whole number >= 1, got 0\n")
     assert "status 2" in text_of(failed, "stdout")
 
 

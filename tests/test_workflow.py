@@ -104,11 +104,14 @@ def test_a_capitalised_cell_constant_trains(folder, monkeypatch, capsys):
 
 @pytest.mark.parametrize("constant, value, flag, words", [
     ("CELL", "lstn", "--cell", "must be one of rnn, gru, lstm, got 'lstn'"),
-    ("HIDDEN_SIZE", 0, "--hidden-size", "must be at least 1, got 0"),
-    ("SAMPLE_LENGTH", -1, "--sample-length", "must be 0 or more"),
+    ("HIDDEN_SIZE", 0, "--hidden-size", "must be a whole number >= 1, got 0"),
+    ("SEQUENCE_LENGTH", 7.5, "--sequence-length",
+     "must be a whole number >= 1, got 7.5"),
+    ("DATA_PATH", 5, "--data", "must be a file name, not empty, got 5"),
+    ("SAMPLE_LENGTH", -1, "--sample-length", "must be a whole number >= 0"),
     ("TEMPERATURE", -0.5, "--temperature",
      "must be a finite number >= 0 (0 = greedy)"),
-    ("TOP_K", -1, "--top-k", "must be 0 (off) or more"),
+    ("TOP_K", -1, "--top-k", "must be a whole number >= 0 (0 = off)"),
     ("VALIDATION_FRACTION", 1.0, "--validation-fraction",
      "must be in [0, 1)"),
     ("PRIME_TEXT", "", "--prime-text", "needs at least one character"),
@@ -374,12 +377,13 @@ def test_a_bad_saved_setting_names_the_file(trained):
     saved["config"]["sequence_length"] = "ten"
     (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
     assert_error(run_here(trained, "--resume", "--max-iterations", "30"),
-                 "model.json is not a usable model file: config "
-                 "sequence_length is 'ten'")
+                 "--sequence-length saved in model.json must be a whole "
+                 "number >= 1, got 'ten'")
     saved["config"]["sequence_length"] = 0
     (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
     assert_error(run_here(trained, "--resume", "--max-iterations", "30"),
-                 "--sequence-length saved in model.json must be at least 1")
+                 "--sequence-length saved in model.json must be a whole "
+                 "number >= 1, got 0")
 
 
 def test_a_fractional_saved_whole_number_names_the_file(trained):
@@ -388,8 +392,8 @@ def test_a_fractional_saved_whole_number_names_the_file(trained):
     saved["config"]["sequence_length"] = 7.5
     (trained / "model.json").write_text(json.dumps(saved), encoding="utf-8")
     assert_error(run_here(trained, "--resume", "--max-iterations", "30"),
-                 "model.json is not a usable model file: config "
-                 "sequence_length is 7.5")
+                 "--sequence-length saved in model.json must be a whole "
+                 "number >= 1, got 7.5")
 
 
 def test_the_resumed_header_says_where_the_run_stands(trained):
