@@ -700,20 +700,17 @@ def write_atomically(path, text):
 
 def check_writable(path):
     """Fail now, not after an hour of training, if path can't be written."""
+    if os.path.isdir(path):
+        raise UserError(f"--model {path} is a folder; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
-    problem = ("is a folder; give a file name" if os.path.isdir(path) else
-               None if os.path.isdir(folder) else
-               f"cannot be written: {folder} is a file, not a folder"
-               if os.path.exists(folder) else
-               f"cannot be written: folder {folder} does not exist")
-    if problem is None:
-        try:
-            open(path + ".tmp", "w").close()        # write_atomically's temp
-            os.remove(path + ".tmp")
-        except OSError as e:
-            problem = f"cannot be written: {e.strerror}"
-    if problem:
-        raise UserError(f"--model {path} {problem}")
+    try:
+        open(path + ".tmp", "w").close()            # write_atomically's temp
+        os.remove(path + ".tmp")
+    except OSError as e:
+        why = (e.strerror if os.path.isdir(folder) else
+               f"{folder} is a file, not a folder" if os.path.exists(folder)
+               else f"folder {folder} does not exist")
+        raise UserError(f"--model {path} cannot be written: {why}")
 
 
 def cell_name(model):
