@@ -791,8 +791,7 @@ def load_model(path):
     for name in PARAM_NAMES:
         setattr(model, name, ck["params"][name])
         model.memory[name] = ck["memory"][name]
-    for key in ("iteration", "position", "smooth_loss", "history",
-                "seconds"):
+    for key in ("iteration", "position", "smooth_loss", "history", "seconds"):
         setattr(run, key, ck[key])
     run.state = ck["h"]
     return model, vocab, run, ck
@@ -805,9 +804,9 @@ def conform(value, like, name, bad, shape=None):
     if isinstance(like, dict):
         if not isinstance(value, dict):
             raise bad(f"'{name}' must be an object")
-        return {**value, **{key: conform(value.get(key, part), part, key if
-                                         name in ("", "params") else
-                                         f"{name} {key}", bad)
+        prefix = "" if name in ("", "params") else name + " "   # memory W
+        return {**value, **{key: conform(value.get(key, part), part,
+                                         prefix + key, bad)
                             for key, part in like.items()}}
     if isinstance(like, list) and like[1:] == [...]:     # [x, ...]
         shape = "×".join(["n"] + [str(n) for n in dims(like[0])])
@@ -2445,26 +2444,37 @@ class Command:
 
 
 def load_model_for(cmd):
-    """load_model(--model), whose cell and hidden size become the settings';
-    a --cell or --hidden-size typed that the file contradicts is an error."""
-    model, vocab, run, checkpoint = load_model(cmd.s.model_path)
-    for name, has in [("cell", checkpoint["cell"]),
-                      ("hidden_size", len(model.V[0]))]:
-        given = getattr(cmd.s, name)
-        if flag_of(name) in cmd.typed and given != has:
-            raise UserError(f"{flag_of(name)} {given} does not match "
-                            f"{cmd.s.model_path}, which has {has}; leave the "
-                            f"flag out to use the file's")
-        if given != has and cmd.args.resume:
-            print(f"notice: using {cmd.s.model_path}'s {flag_of(name)} {has}"
-                  f", not {name.upper()} = {given!r} at the top of the file")
-        setattr(cmd.s, name, has)
+    """load_model(--model), its cell and hidden size made the settings' (a
+    flag typed against them is an error); --resume takes its config too."""
+    s = cmd.s
+    model, vocab, run, checkpoint = load_model(s.model_path)
+    saved = {**checkpoint["config"], "cell": checkpoint["cell"],
+             "hidden_size": len(model.V[0])}
+    for key, name in CONFIG.items():
+        has, now, flag = saved.get(key), getattr(s, name), flag_of(name)
+        shape = key in ("cell", "hidden_size")      # the file's, always
+        if has in (None, now) or key == "max_iterations" or not (
+                shape or cmd.args.resume):          # a view: the shape only
+            continue
+        if flag in cmd.typed and shape:
+            raise UserError(f"{flag} {now} does not match {s.model_path}, "
+                            f"which has {has}; leave the flag out to use "
+                            f"the file's")
+        if flag in cmd.typed:
+            print(f"notice: {flag} {now} replaces {has}, the value "
+                  f"{s.model_path} was trained with")
+            continue
+        if cmd.args.resume:
+            print(f"notice: using {s.model_path}'s {flag} {has}, not "
+                  f"{name.upper()} = {now!r} at the top of the file")
+        setattr(s, name, has)
+        cmd.from_model.add(flag)
     return model, vocab, run, checkpoint
 
 
-# a model file's config: {its key, the flag's name: the setting}; --resume
-# takes them all but cell, hidden_size and max_iterations, unless typed;
-# a view ignores the training ones, --prime-text and --resume, and says so
+# a model file's config {its key, the flag's name: the setting}: its cell and
+# hidden_size always hold; --resume takes the rest but max_iterations unless
+# typed; a view ignores the training ones, --prime-text and --resume, saying so
 CONFIG = {flag_of(name)[2:].replace("-", "_"): name for name in (
     "data_path", "cell", "hidden_size", "sequence_length", "learning_rate",
     "optimizer", "clip", "clip_norm", "max_iterations", "sample_every",
@@ -2478,25 +2488,11 @@ def resume(cmd):
     """(model, vocab, run) for --resume, with the file's saved settings but
     for the flags typed (never the constants), each said in a notice."""
     s = cmd.s
-    model, vocab, run, checkpoint = load_model_for(cmd)
+    model, vocab, run, _ = load_model_for(cmd)
     if "--max-iterations" not in cmd.typed:
         print(f"notice: training on to MAX_ITERATIONS = "
               f"{s.max_iterations:,} at the top of the file; pass "
               f"--max-iterations to choose the total")
-    for key, name in CONFIG.items():
-        has, now, flag = (checkpoint["config"].get(key), getattr(s, name),
-                          flag_of(name))
-        if key in ("cell", "hidden_size", "max_iterations") or has in (
-                None, now):
-            continue
-        if flag in cmd.typed:
-            print(f"notice: {flag} {now} replaces {has}, the value "
-                  f"{s.model_path} was trained with")
-        else:
-            print(f"notice: using {s.model_path}'s {flag} {has}, not "
-                  f"{name.upper()} = {now!r} at the top of the file")
-            setattr(s, name, has)
-            cmd.from_model.add(flag)
     cmd.check()                         # saved values, checked like flags
     if run.iteration >= s.max_iterations:
         raise UserError(f"{s.model_path} is already at iteration "
@@ -2741,9 +2737,8 @@ def run_predict(cmd):
     for t, (x, p) in enumerate(zip(ids, probs)):
         top = sorted(range(len(p)), key=lambda i: -p[i])[:3]
         guesses = "  ".join(f"{vocab[i]!r:>5} {p[i]:.3f}" for i in top)
-        actual = "" if t + 1 == len(ids) else (
-            f"{vocab[ids[t + 1]]!r} "
-            f"{'in top 3' if ids[t + 1] in top else 'missed'}")
+        actual = "" if t + 1 == len(ids) else f"{vocab[ids[t + 1]]!r} " + (
+            "in top 3" if ids[t + 1] in top else "missed")
         print(f"{t:>3} {vocab[x]!r:>5} | {guesses} | {actual}")
     if logs:
         print(f"average: {-sum(logs) / len(logs) / math.log(2):.2f} "

@@ -354,11 +354,11 @@ def test_resume_says_which_cell_and_total_it_uses(trained, monkeypatch,
     assert rnn.main(["--hidden-size", "8", "--sample-length", "0",
                      "--resume"]) == 0
     lines = notices(types.SimpleNamespace(stdout=capsys.readouterr().out))
-    assert lines[:2] == [
-        "notice: using model.json's --cell rnn, not CELL = 'lstm' at the "
-        "top of the file",
-        "notice: training on to MAX_ITERATIONS = 25 at the top of the file; "
-        "pass --max-iterations to choose the total"]
+    assert lines[0] == ("notice: using model.json's --cell rnn, not CELL = "
+                        "'lstm' at the top of the file")
+    assert lines[-1] == ("notice: training on to MAX_ITERATIONS = 25 at the "
+                         "top of the file; pass --max-iterations to choose "
+                         "the total")
 
 
 def test_resume_without_the_saved_data_file_names_it(folder):
