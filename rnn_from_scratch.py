@@ -685,17 +685,16 @@ def write_atomically(path, text):
     mid-save leaves the old file whole; open() gives it 0666 less the umask."""
     temp = path + ".tmp"
     try:
-        try:
-            with open(temp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-        finally:                                    # no temp file left
-            if os.path.exists(temp):
-                os.remove(temp)
+        with open(temp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror}")
+    finally:                                        # no temp file left
+        with contextlib.suppress(OSError):
+            os.remove(temp)
 
 
 def check_writable(path):
@@ -2753,8 +2752,7 @@ def run_gradient_flow(cmd):
     paths, many = cmd.args.compare or [cmd.s.model_path], cmd.args.compare
     series, columns, notes = [], [], []
     for k, path in enumerate(paths):
-        model, vocab, _, ck = (load_model(path) if many
-                               else load_model_for(cmd))
+        model, vocab, _, ck = load_model(path) if many else load_model_for(cmd)
         means, positions, note = gradient_flow(
             model, vocab, cmd.args.gradient_flow, cmd.s.flow_steps,
             trained_length(ck), path)
