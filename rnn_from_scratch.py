@@ -775,14 +775,11 @@ def load_model(path):
         raise bad("'vocab' must be a list of distinct single characters")
     if cell not in list(CELLS):
         raise bad(f"'cell' must be one of {', '.join(CELLS)}, got {cell!r}")
-    try:                                         # V's rows: the hidden size
-        hidden = (len(ck["params"]["V"][0])
-                  if set(PARAM_NAMES) <= set(ck["params"]) else 0)
-    except (KeyError, IndexError, TypeError):
-        hidden = 0
-    if not hidden:
+    params = ck["params"] if isinstance(ck.get("params"), dict) else {}
+    V = params.get("V") if set(PARAM_NAMES) <= set(params) else None
+    if not (isinstance(V, list) and V and isinstance(V[0], list) and V[0]):
         raise bad("'params' must hold U, W, V, b and c, V a list of rows")
-    model = CELLS[cell](len(vocab), hidden)
+    model = CELLS[cell](len(vocab), len(V[0]))   # V's rows: the hidden size
     run = Run(model, len(vocab))
     like = checkpoint_of(model, vocab, {}, run)
     like["history"] = {key: [[0, 0.0], ...] for key in ("train", "val")}
