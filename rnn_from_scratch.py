@@ -2812,8 +2812,7 @@ def run_activations(cmd):
         values = [v[u] for v in traces[name]]
         step_r = pearson(values[:-1], values[1:]) if len(values) > 2 else None
         print(f"{name} {u}: from {min(values):+.3f} to {max(values):+.3f}, "
-              f"with the next "
-              f"{'-' if step_r is None else format(step_r, '+.2f')}")
+              f"with the next {'-' if step_r is None else f'{step_r:+.2f}'}")
     gate_saturation(model, traces["h"], gates,
                     beside(path, "gates.svg"), title + (
                         "how the gates saturate" if gates else
