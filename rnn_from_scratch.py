@@ -927,6 +927,16 @@ def central_difference(loss, row, j, step=1e-3):
 def gradient_errors(model, inputs, targets, state):
     """{parameter: (worst relative error, where: (row, column) or (entry,),
     backprop, central difference there, [the worst in each gate block])}."""
+    zero, cache = model.zero_state(), model.step_forward(inputs[0], state)[1]
+    got = [dims(out) for out in model.step_backward(
+        [0.0] * len(model.W[0]), zero, cache, transpose(model.W))]
+    want = [[len(model.b)], [len(model.b)], dims(zero)]
+    if got != want:                      # before zip quietly cuts them
+        got, want = (", ".join("×".join(map(str, d)) or "a number"
+                               for d in shapes) for shapes in (got, want))
+        raise UserError(f"step_backward returns outputs of {got}; they "
+                        f"should be {want} (da, dWh, the state's gradient):"
+                        f" is a matrix the wrong way round, W for Wᵀ?")
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
     def loss():                          # the chunk loop's forward alone
@@ -959,30 +969,12 @@ def dims(value):
     return [len(value)] + dims(value[0])
 
 
-def shape_failure(name, model, inputs, state):
-    """A FAIL line if step_backward's outputs are of the wrong shapes."""
-    cache = model.step_forward(inputs[0], state)[1]
-    zero = model.zero_state()
-    got = [dims(out) for out in model.step_backward(
-        [0.0] * len(model.W[0]), zero, cache, transpose(model.W))]
-    want = [[len(model.b)], [len(model.b)], dims(zero)]
-    if got != want:
-        got, want = (", ".join("×".join(map(str, d)) or "a number"
-                               for d in shapes) for shapes in (got, want))
-        return (f"FAIL {name}: step_backward returns outputs of {got}; they "
-                f"should be {want} (da, dWh, the state's gradient): is a "
-                f"matrix the wrong way round, W for Wᵀ?")
-
-
 def check_cell(name, table=True):
     """(failures as lines, the worst relative error) of one cell; with
     table, print each parameter's row and check the loss too."""
     model, inputs, targets, state = random_problem(name, *(
         CHECK_SIZES[k] for k in ("vocab", "hidden", "length")),
         random.Random(CHECK_SIZES["seed"]))           # the fixed problem
-    wrong_shape = shape_failure(name, model, inputs, state)
-    if wrong_shape:
-        return [wrong_shape], math.inf
     failures, errors = [], gradient_errors(model, inputs, targets, state)
     for p, (worst, at, backprop, numeric, blocks) in errors.items():
         rows = rows_of(getattr(model, p))
