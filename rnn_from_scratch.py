@@ -1003,22 +1003,18 @@ def check_cell(name, table=True):
                                 "ok" if e <= CHECK_TOLERANCE else "FAIL")
                                 for gate, e in zip(BLOCKS[name], (
                                     one if within else errors)[p][4])))
-    if table:
-        failures += check_loss(name, model, inputs, targets, state)
+    if table:                                # the loss against CHECK_LOSS
+        loss = model.loss_and_gradients(inputs, targets, state)[0]
+        recorded = CHECK_LOSS[name]
+        ok = abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
+        print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}"
+              f"  {'ok' if ok else 'FAIL'}")
+        failures += [] if ok else [
+            f"FAIL {name} forward: the loss is {loss!r} nats, not the "
+            f"recorded {recorded!r}; if you changed the {name} cell on "
+            f"purpose and its gradients pass, set CHECK_LOSS[{name!r}] = "
+            f"{loss!r} in the file"]
     return failures, max(e[0] for e in errors.values())
-
-
-def check_loss(name, model, inputs, targets, state):
-    """Print the loss against CHECK_LOSS; return the failure, if any."""
-    loss = model.loss_and_gradients(inputs, targets, state)[0]
-    recorded = CHECK_LOSS[name]
-    ok = abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
-    print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}  "
-          f"{'ok' if ok else 'FAIL'}")
-    return [] if ok else [
-        f"FAIL {name} forward: the loss is {loss!r} nats, not the recorded "
-        f"{recorded!r}; if you changed the {name} cell on purpose and its "
-        f"gradients pass, set CHECK_LOSS[{name!r}] = {loss!r} in the file"]
 
 
 def check_one(name, table=True):
