@@ -1054,12 +1054,10 @@ def run_check(names, ignored=()):
         failures += lines
         failed += [name] if lines else []
     print("\n".join(failures))
-    took = f"{time.monotonic() - start:.1f} s"
-    if failed:
-        print(f"check failed: {', '.join(failed)} ({took})")
-        return 1
-    print(f"all passed: {', '.join(names)} ({took})")
-    return 0
+    print(f"check failed: {', '.join(failed)}" if failed else
+          f"all passed: {', '.join(names)}",
+          f"({time.monotonic() - start:.1f} s)")
+    return 1 if failed else 0
 
 
 def check_before_training(name):
