@@ -1209,9 +1209,8 @@ def grade_error(got, want):
             return math.inf
         return max([grade_error(g, w) for g, w in zip(got, want)],
                    default=0.0)
-    if type(got) not in (int, float):
-        return math.inf
-    error = relative_error(got, want)
+    error = relative_error(got, want) if type(got) in (int, float) else \
+        math.inf
     return error if error == error else math.inf     # NaN: inf
 
 
@@ -1275,13 +1274,14 @@ def flagged(func, source, want):
         flags |= {v for _, v in ast.iter_fields(n) for v in (
             v if isinstance(v, list) else [v]) if "__" in str(v)}
     args = func.args
-    return sorted(flags) + ["decorator"] * bool(func.decorator_list) + [
-        "default"] * bool(args.defaults or any(args.kw_defaults)) + [
-        "annotation"] * bool(func.returns or any(getattr(
-            a, "annotation", None) for a in ast.walk(args))) + [
-        "parameters"] * bool(len(args.args) != len(want.args.args) or
-                             args.posonlyargs or args.kwonlyargs or
-                             args.vararg or args.kwarg)
+    return sorted(flags) + [flag for flag, found in (
+        ("decorator", func.decorator_list),
+        ("default", args.defaults or any(args.kw_defaults)),
+        ("annotation", func.returns or any(getattr(a, "annotation", None)
+                                           for a in ast.walk(args))),
+        ("parameters", len(args.args) != len(want.args.args) or
+         args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg))
+        if found]
 
 
 def grade_file(path, data, g):
@@ -1352,6 +1352,7 @@ def run_submission(job):
     """The result of a fresh, isolated Python in an empty folder (None on
     time-out); its process group, and what escaped it, end with it."""
     folder, known = tempfile.mkdtemp(prefix="grade-"), children()
+    subreaper(True)                                  # what escapes is ours
     child = subprocess.Popen(
         [sys.executable, "-I", "-c", CHILD], cwd=folder, env={
             k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
@@ -1376,6 +1377,7 @@ def run_submission(job):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
                     os.waitpid(pid, 0)
+        subreaper(False)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -1479,11 +1481,7 @@ def run_grade(cmd):
         mode=os.stat(path).st_mode, folders={os.path.dirname(
             os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
     files = [regular_file(os.path.realpath(p)) for p in paths + ["grades.csv"]]
-    subreaper(True)                                  # all read, then run
-    try:
-        rows = [grade_one(p, data, g) for p, data in zip(paths, files)]
-    finally:
-        subreaper(False)
+    rows = [grade_one(p, data, g) for p, data in zip(paths, files)]  # all read
     table = [["file", "verdict", "worst error", "what went wrong",
               "definitions changed", "names flagged", "files changed"]] + [
         [path, verdict, "" if worst is None else f"{worst:.1e}", why,
