@@ -659,6 +659,7 @@ import contextlib
 import csv
 import difflib
 import html
+import importlib.util
 import io
 import json
 import linecache
@@ -672,7 +673,6 @@ import subprocess
 import symtable
 import sys
 import tempfile
-import tokenize
 import traceback
 import unicodedata
 from collections import Counter
@@ -1092,13 +1092,13 @@ def blanked(text, names):
 
 
 def this_file(flag):
-    """This file's path and bytes, which flag needs."""
+    """This file's path and text, which flag needs."""
     path = globals().get("__file__")
     if not path or not os.path.isfile(path):
         raise UserError(f"{flag} reads this file, which has no path here (a "
                         f"notebook cell or a browser tab): run python "
                         f"rnn_from_scratch.py {flag} ... where it is on disk")
-    with open(path, "rb") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         return path, f.read()
 
 
@@ -1109,13 +1109,13 @@ def run_exercise(cmd):
     if name not in CELLS:
         raise UserError(f"--exercise must be one of rnn, gru, lstm, got "
                         f"{cmd.args.exercise!r}")
-    path, data = this_file("--exercise")
+    path, text = this_file("--exercise")
     root, ext = os.path.splitext(path)
     out = f"{root}_{name}_exercise{ext}"
     if os.path.exists(out):
         raise UserError(f"{out} exists; --exercise never overwrites a file: "
                         f"move it away first")
-    write_atomically(out, blanked(data.decode("utf-8"), [name]))
+    write_atomically(out, blanked(text, [name]))
     print(f"wrote {out}: {cell_class(name).__name__}.step_backward is blank "
           f"for the student to write; --check there fails for the {name} "
           f"until it is right")
@@ -1290,10 +1290,8 @@ def grade_file(path, data, g):
     try:
         if isinstance(data, OSError):
             raise data
-        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-        lines = data.decode(encoding).replace("\r\n", "\n").replace(
-            "\r", "\n").split("\n")                  # as Python reads it
-        tree = ast.parse("\n".join(lines), path)
+        text = importlib.util.decode_source(data)    # as Python reads it
+        tree, lines = ast.parse(text, path), text.split("\n")
     except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
         return "MISSING", None, f"does not parse: {e.msg}, line {e.lineno}" \
             if isinstance(e, SyntaxError) else f"cannot read it: {e}"
@@ -1447,7 +1445,7 @@ def grade_one(path, data, g):
     if os.path.abspath(g.path) in touched:           # put back
         with contextlib.suppress(UserError, OSError):
             os.makedirs(here, exist_ok=True)         # its folder moved away
-            write_atomically(g.path, g.own.decode("utf-8"))
+            write_atomically(g.path, g.text)
             os.chmod(g.path, g.mode)
     return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
 
@@ -1455,14 +1453,13 @@ def grade_one(path, data, g):
 def run_grade(cmd):
     """--grade CELL FILE...: a row per submission, as a table and as
     grades.csv (an earlier one kept as grades.old.csv)."""
-    name, *paths = cmd.args.grade
-    name = name.lower()
+    name, paths = cmd.args.grade[0].lower(), cmd.args.grade[1:]
     if name not in CELLS or not paths:
         raise UserError(f"--grade takes a cell (rnn, gru or lstm) and the "
                         f"files to grade, got {' '.join(cmd.args.grade)!r}")
     seed = cmd.s.seed if "--seed" in cmd.typed else random.SystemRandom(
         ).randrange(10 ** 6)
-    path, own = this_file("--grade")
+    path, text = this_file("--grade")
     print(f"grading {name} on fresh problems, seed {seed} (--seed {seed} "
           f"grades on the same problems again); a child process per file, "
           f"{GRADE_SECONDS} s each, no sandbox")
@@ -1473,9 +1470,8 @@ def run_grade(cmd):
         raise UserError(f"this copy's own {cell_class(name).__name__}"
                         f".step_backward does not run ({type(e).__name__}: "
                         f"{e}): grade from your original, unedited copy")
-    text = own.decode("utf-8")
     g = types.SimpleNamespace(
-        name=name, reference=reference, path=path, own=own, job=dict(
+        name=name, reference=reference, path=path, text=text, job=dict(
             job, code=compile(blanked(text, CELLS), "<grader>", "exec")),
         mine=definitions(ast.parse(text), text.split("\n")),
         mode=os.stat(path).st_mode, folders={os.path.dirname(
