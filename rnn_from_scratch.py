@@ -1161,10 +1161,9 @@ def grade_job(name, rng, count=3):
                 row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
             steps.append([[rng.uniform(-1.0, 1.0) for _ in range(hidden)],
                           d_next, cache, transpose(model.W)])
-        problems.append({"params": {p: getattr(model, p)
-                                    for p in PARAM_NAMES},
-                         "inputs": inputs, "targets": targets,
-                         "state": state, "steps": steps})
+        problems.append(dict(inputs=inputs, targets=targets, state=state,
+                             steps=steps, params={p: getattr(model, p)
+                                                  for p in PARAM_NAMES}))
     return json.loads(json.dumps({"cell": name, "problems": problems}))
 
 
@@ -1174,8 +1173,7 @@ def grade_run(job):
     for problem in job["problems"]:
         params = problem["params"]
         model = CELLS[job["cell"]](len(params["c"]), len(params["V"][0]))
-        for p in PARAM_NAMES:
-            setattr(model, p, params[p])
+        vars(model).update(params)                   # its weights
         numbers += [list(model.step_backward(*args))
                     for args in problem["steps"]]
         numbers.append(model.loss_and_gradients(
@@ -1235,8 +1233,7 @@ def definitions(tree, lines):
             parts = [(part, node.name + ".") for part in node.body
                      if last[node.name] is node]     # the class Python keeps
         for part, within in parts:
-            start = min([d.lineno for d in getattr(
-                part, "decorator_list", [])] + [part.lineno])
+            start = (getattr(part, "decorator_list", None) or [part])[0].lineno
             found[within + (getattr(part, "name", None) or lines[
                 start - 1].strip().split(" = ")[0][:40])] = (
                 "\n".join(lines[start - 1:part.end_lineno]), [part])
@@ -1308,9 +1305,8 @@ def grade_file(path, data, g):
     func = theirs.get(answer, ("", [None]))[1][0]
     if not isinstance(func, ast.FunctionDef):
         return "MISSING", None, f"no {answer}"
-    start = min([d.lineno for d in func.decorator_list] + [func.lineno])
-    source = "\n" * (start - 2) + "if 1:\n" + "\n".join(
-        lines[start - 1:func.end_lineno])            # at its line numbers
+    start = (func.decorator_list or [func])[0].lineno  # decorators first
+    source = "\n" * (start - 2) + "if 1:\n" + theirs[answer][0]  # at its lines
     g.flags = flagged(func, source, g.mine[answer][1][0])
     result = run_submission(dict(g.job, source=source))
     if result is None:
