@@ -1282,7 +1282,7 @@ def flagged(func, source, want):
 
 
 def grade_file(path, data, g):
-    """(verdict, worst error, what went wrong); g.changed and g.flags."""
+    """(verdict, worst error, what went wrong) as text; g.changed, g.flags."""
     cell = cell_class(g.name).__name__
     try:
         if isinstance(data, OSError):
@@ -1290,7 +1290,7 @@ def grade_file(path, data, g):
         text = importlib.util.decode_source(data)    # as Python reads it
         tree, lines = ast.parse(text, path), text.split("\n")
     except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
-        return "MISSING", None, f"does not parse: {e.msg}, line {e.lineno}" \
+        return "MISSING", "", f"does not parse: {e.msg}, line {e.lineno}" \
             if isinstance(e, SyntaxError) else f"cannot read it: {e}"
     theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
     classes = [c for c in tree.body if getattr(c, "name", "") == cell]
@@ -1304,18 +1304,18 @@ def grade_file(path, data, g):
                         classes[-1].body) if classes else 0)] if n > 1]
     func = theirs.get(answer, ("", [None]))[1][0]
     if not isinstance(func, ast.FunctionDef):
-        return "MISSING", None, f"no {answer}"
+        return "MISSING", "", f"no {answer}"
     start = (func.decorator_list or [func])[0].lineno  # decorators first
     source = "\n" * (start - 2) + "if 1:\n" + theirs[answer][0]  # at its lines
     g.flags = flagged(func, source, g.mine[answer][1][0])
     result = run_submission(dict(g.job, source=source))
     if result is None:
-        return "TIMEOUT", None, f"over {GRADE_SECONDS} s"
+        return "TIMEOUT", "", f"over {GRADE_SECONDS} s"
     if "crash" in result:
         at = result.get("line")
         at = f"line {at}: {lines[at - 1].strip()}" if at in range(
             1, len(lines) + 1) else "?"
-        return "CRASH", None, f"{result['crash']} ({at})"
+        return "CRASH", "", f"{result['crash']} ({at})"
     worst = grade_error(result.get("numbers"), g.reference)
     why = ("outputs of the wrong shape, or not numbers" if worst == math.inf
            else wrong_parts(result["numbers"], g.reference)
@@ -1324,7 +1324,7 @@ def grade_file(path, data, g):
            "itself: this file's function, but for names and layout" if
            same_answer(func, g.mine[answer][1][0]) else "")
     return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if
-            worst > GRADE_EXACT else "PASS", worst, why)
+            worst > GRADE_EXACT else "PASS", f"{worst:.1e}", why)
 
 
 def wrong_parts(got, want):
@@ -1420,13 +1420,13 @@ def files_in(folders):
 
 
 def grade_one(path, data, g):
-    """A row: grade_file under a catch-all, and the files it touched."""
+    """A row of text: grade_file under a catch-all, and the files touched."""
     print(f"grading {path!r}", flush=True)           # a hang names its file
     before, g.changed, g.flags = files_in(g.folders), [], []
     try:
         row = [path, *grade_file(path, data, g)]
     except Exception as e:                           # the grader's own fault
-        row = [path, "CRASH", None, f"cannot grade it: {type(e).__name__}: "
+        row = [path, "CRASH", "", f"cannot grade it: {type(e).__name__}: "
                f"{e}"]
     after = files_in(g.folders)
     touched = {p for p in set(before) | set(after)
@@ -1443,7 +1443,10 @@ def grade_one(path, data, g):
             os.makedirs(here, exist_ok=True)         # its folder moved away
             write_atomically(g.path, g.text)
             os.chmod(g.path, g.mode)
-    return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
+    row += ["; ".join(g.changed), " ".join(g.flags),
+            " ".join(sorted(map(os.path.relpath, touched)))]
+    return ["".join(c if c.isprintable() else repr(c)[1:-1] for c in cell)
+            for cell in row]                         # one line each: "\\n"
 
 
 def run_grade(cmd):
@@ -1473,14 +1476,9 @@ def run_grade(cmd):
         mode=os.stat(path).st_mode, folders={os.path.dirname(
             os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
     files = [regular_file(os.path.realpath(p)) for p in paths + ["grades.csv"]]
-    rows = [grade_one(p, data, g) for p, data in zip(paths, files)]  # all read
     table = [["file", "verdict", "worst error", "what went wrong",
               "definitions changed", "names flagged", "files changed"]] + [
-        [path, verdict, "" if worst is None else f"{worst:.1e}", why,
-         "; ".join(changed), " ".join(flags), " ".join(touched)]
-        for path, verdict, worst, why, changed, flags, touched in rows]
-    table = [["".join(c if c.isprintable() else repr(c)[1:-1] for c in str(
-        cell)) for cell in row] for row in table]   # one line each: "\\n"
+        grade_one(p, data, g) for p, data in zip(paths, files)]  # all read
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
     widths = [max(len(row[i]) for row in shown) for i in range(7)]
@@ -1488,15 +1486,14 @@ def run_grade(cmd):
         print("  ".join(cell.ljust(width) for cell, width in
                         zip(row, widths)).rstrip())
     out, old = io.StringIO(), files[-1]
-    kept = isinstance(old, bytes)
     csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
                                 for cell in row] + [cell] for row, cell in
-                               zip(table, ["seed"] + [seed] * len(rows))])
-    if kept:                                         # as the model file
+                               zip(table, ["seed"] + [seed] * len(paths))])
+    if isinstance(old, bytes):                       # as the model file
         write_atomically("grades.old.csv", old.decode("utf-8", "replace"))
     write_atomically("grades.csv", out.getvalue())
     print("wrote grades.csv" + " (the earlier one is now grades.old.csv)"
-          * kept)
+          * isinstance(old, bytes))
     return 0
 
 
