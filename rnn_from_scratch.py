@@ -977,8 +977,7 @@ def check_cell(name, table=True):
         random.Random(CHECK_SIZES["seed"]))           # the fixed problem
     failures, errors = [], gradient_errors(model, inputs, targets, state)
     for p, (worst, at, backprop, numeric, blocks) in errors.items():
-        rows = rows_of(getattr(model, p))
-        shape = f"{len(rows)}×{len(rows[0])}" if p in "UWV" else len(rows[0])
+        shape = "×".join(map(str, dims(getattr(model, p))))
         verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
         if table:
             print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
@@ -1024,10 +1023,9 @@ def check_one(name, table=True):
     except UserError as e:                           # a gradient's shape
         return [f"FAIL {name}: {e}"], math.inf
     except Exception as e:
-        frames = traceback.extract_tb(e.__traceback__)
-        own = [f for f in frames if f.name in ("step_forward",
-                                               "step_backward")]
-        f = (own or frames)[-1]
+        tb = traceback.extract_tb(e.__traceback__)
+        own = [f for f in tb if f.name in ("step_forward", "step_backward")]
+        f = (own or tb)[-1]
         return [f"FAIL {name}: {type(e).__name__}: {e} (line {f.lineno}, in "
                 f"{f.name}: {f.line})" + ("" if own else "; check the shapes "
                 "that step_forward and step_backward return")], math.inf
@@ -1078,12 +1076,11 @@ def blanked(text, names):
     """text with each named cell's step_backward body, not its docstring,
     replaced by raise NotImplementedError; every other byte kept."""
     lines, cells = text.split("\n"), {cell_class(n).__name__ for n in names}
-    for node in sorted((node for klass in ast.parse(text).body
-                        if getattr(klass, "name", "") in cells
-                        for node in klass.body
-                        if getattr(node, "name", "") == "step_backward"),
-                       key=lambda node: -node.lineno):   # from the end up
-        lines[node.body[0].end_lineno:node.end_lineno] = [
+    for node in reversed([node for klass in ast.parse(text).body
+                          if getattr(klass, "name", "") in cells
+                          for node in klass.body
+                          if getattr(node, "name", "") == "step_backward"]):
+        lines[node.body[0].end_lineno:node.end_lineno] = [   # last first
             "        # Your code here, from the docstring's shapes. Check "
             "it with", "        # --check; grading takes this function "
             "alone, so keep any", "        # helper inside it.",
@@ -1263,9 +1260,8 @@ def flagged(func, source, want):
                   and (s.is_declared_global() or s.get_name() not in ALLOWED)}
     for n in ast.walk(func):
         flags |= {f"import {a.name}" for a in getattr(n, "names", [])
-                  if isinstance(a, ast.alias) and (a.name, getattr(
-                      n, "module", None)) not in (("math", None),
-                                                  (a.name, "math"))}
+                  if isinstance(a, ast.alias)
+                  and (getattr(n, "module", None) or a.name) != "math"}
         if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
             flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
         flags |= {v for _, v in ast.iter_fields(n) for v in (
@@ -1384,7 +1380,7 @@ def regular_file(path, limit=2 ** 20):
             size = os.fstat(fd)
             if not stat.S_ISREG(size.st_mode) or size.st_size > limit:
                 raise OSError(f"not a regular file of at most {limit} bytes")
-            return f.read()
+            return f.read(limit)             # though it grow meanwhile
     except OSError as e:
         return e
 
