@@ -864,11 +864,10 @@ def old_model_path(path):
 
 # --- checking the backward pass: --check -------------------------------------
 # A self-test that needs no data and no tests folder, for a student who edits
-# a cell. Each cell gets a small fixed problem: vocab 5, hidden 4, a chunk of
-# 6 characters, every weight drawn at a fixed seed, a non-zero start state.
-# Every gradient entry is held against a central difference of the loss, and
-# the loss against the value recorded below, which catches a forward and a
-# backward pass changed the same wrong way.
+# a cell. On each cell's small fixed problem (CHECK_SIZES, a non-zero start
+# state), every gradient entry is held against a central difference of the
+# loss, and the loss against the value recorded below, which catches a
+# forward and a backward pass changed the same wrong way.
 
 CHECK_SIZES = {"vocab": 5, "hidden": 4, "length": 6, "seed": 1}
 # The loss, in nats, of each cell's fixed problem. If you change a cell on
@@ -1037,14 +1036,13 @@ def run_check(names, ignored=()):
     if ignored:
         print(f"notice: --check uses its own fixed problem and ignores "
               f"{', '.join(ignored)}")
-    print(f"--check: each cell on a fixed problem (vocab "
-          f"{CHECK_SIZES['vocab']}, hidden {CHECK_SIZES['hidden']}, "
-          f"{CHECK_SIZES['length']} characters,\na non-zero start state). "
-          f"Every gradient entry from backprop against a central\n"
-          f"difference: the worst relative error, which passes at <= "
-          f"{CHECK_TOLERANCE:g} (2 means\nopposite signs); then the loss "
-          f"against the value recorded in CHECK_LOSS.\n\n"
-          f"cell  parameter shape   worst relative error")
+    print("--check: each cell on a fixed problem (vocab {vocab}, hidden "
+          "{hidden}, {length} characters,\na non-zero start state). Every "
+          "gradient entry from backprop against a central\ndifference: the "
+          "worst relative error, which passes at <= {tolerance:g} (2 means\n"
+          "opposite signs); then the loss against the value recorded in "
+          "CHECK_LOSS.\n\ncell  parameter shape   worst relative error"
+          .format(**CHECK_SIZES, tolerance=CHECK_TOLERANCE))
     for name in names:
         lines, _ = check_one(name)
         if lines and not lines[0].startswith(f"FAIL {name} "):
