@@ -1198,10 +1198,8 @@ def grade_error(got, want):
         want, got = list(want.values()), (list(got.values()) if isinstance(
             got, dict) and got.keys() == want.keys() else None)
     if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            return math.inf
-        return max([grade_error(g, w) for g, w in zip(got, want)],
-                   default=0.0)
+        return max(map(grade_error, got, want), default=0.0) if isinstance(
+            got, list) and len(got) == len(want) else math.inf
     error = relative_error(got, want) if type(got) in (int, float) else \
         math.inf
     return error if error == error else math.inf     # NaN: inf
@@ -1288,10 +1286,9 @@ def grade_file(path, data, g):
             if isinstance(e, SyntaxError) else f"cannot read it: {e}"
     theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
     classes = [c for c in tree.body if getattr(c, "name", "") == cell]
-    mine = g.mine
-    g.changed = [k for k in sorted(set(mine) | set(theirs)) if not (
-        k == answer or k in mine and k in theirs and (mine[k][0] == theirs[
-            k][0] or [tree_data(n) for n in mine[k][1]] == [
+    g.changed = [k for k in sorted(set(g.mine) | set(theirs)) if not (
+        k == answer or k in g.mine and k in theirs and (g.mine[k][0] == theirs[
+            k][0] or [tree_data(n) for n in g.mine[k][1]] == [
             tree_data(n) for n in theirs[k][1]]))] + [   # not only layout
         f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
             answer, sum(getattr(p, "name", "") == "step_backward" for p in
