@@ -1337,12 +1337,12 @@ def run_submission(job):
     """The result of a fresh, isolated Python in an empty folder (None on
     time-out); its process group, and what escaped it, end with it."""
     folder, known = tempfile.mkdtemp(prefix="grade-"), children()
-    subreaper(True)                                  # what escapes is ours
     child = subprocess.Popen(
         [sys.executable, "-I", "-c", CHILD], cwd=folder, env={
             k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
+    subreaper(True)              # before it has its job: what escapes is ours
     try:
         child.communicate(marshal.dumps((job.pop("code"), job)),
                           timeout=GRADE_SECONDS)
