@@ -1472,10 +1472,9 @@ def run_grade(cmd):
         grade_one(p, data, g) for p, data in zip(paths, files)]  # all read
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
-    widths = [max(len(row[i]) for row in shown) for i in range(7)]
+    widths = [max(map(len, column)) for column in zip(*shown)]
     for row in shown:
-        print("  ".join(cell.ljust(width) for cell, width in
-                        zip(row, widths)).rstrip())
+        print("  ".join(map(str.ljust, row, widths)).rstrip())
     out, old = io.StringIO(), files[-1]
     csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
                                 for cell in row] + [cell] for row, cell in
