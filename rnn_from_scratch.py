@@ -1019,7 +1019,7 @@ def check_one(name, table=True):
     """check_cell; an exception is a FAIL line naming the cell's line."""
     try:
         return check_cell(name, table)
-    except UserError as e:                           # a gradient's shape
+    except UserError as e:                           # a wrong shape
         return [f"FAIL {name}: {e}"], math.inf
     except Exception as e:
         tb = traceback.extract_tb(e.__traceback__)
