@@ -659,6 +659,7 @@ import contextlib
 import csv
 import difflib
 import html
+import importlib.util
 import io
 import json
 import linecache
@@ -672,7 +673,6 @@ import subprocess
 import symtable
 import sys
 import tempfile
-import tokenize
 import traceback
 import unicodedata
 from collections import Counter
@@ -845,11 +845,10 @@ def old_model_path(path):
 
 # --- checking the backward pass: --check -------------------------------------
 # A self-test that needs no data and no tests folder, for a student who edits
-# a cell. Each cell gets a small fixed problem: vocab 5, hidden 4, a chunk of
-# 6 characters, every weight drawn at a fixed seed, a non-zero start state.
-# Every gradient entry is held against a central difference of the loss, and
-# the loss against the value recorded below, which catches a forward and a
-# backward pass changed the same wrong way.
+# a cell. On each cell's small fixed problem (CHECK_SIZES, a non-zero start
+# state), every gradient entry is held against a central difference of the
+# loss, and the loss against the value recorded below, which catches a
+# forward and a backward pass changed the same wrong way.
 
 CHECK_SIZES = {"vocab": 5, "hidden": 4, "length": 6, "seed": 1}
 # The loss, in nats, of each cell's fixed problem. If you change a cell on
@@ -908,6 +907,16 @@ def central_difference(loss, row, j, step=1e-3):
 def gradient_errors(model, inputs, targets, state):
     """{parameter: (worst relative error, where: (row, column) or (entry,),
     backprop, central difference there, [the worst in each gate block])}."""
+    zero, cache = model.zero_state(), model.step_forward(inputs[0], state)[1]
+    got = [dims(out) for out in model.step_backward(
+        [0.0] * len(model.W[0]), zero, cache, transpose(model.W))]
+    want = [[len(model.b)], [len(model.b)], dims(zero)]
+    if got != want:                      # before zip quietly cuts them
+        got, want = (", ".join("×".join(map(str, d)) or "a number"
+                               for d in shapes) for shapes in (got, want))
+        raise UserError(f"step_backward returns outputs of {got}; they "
+                        f"should be {want} (da, dWh, the state's gradient):"
+                        f" is a matrix the wrong way round, W for Wᵀ?")
     _, grads, _ = model.loss_and_gradients(inputs, targets, state)
 
     def loss():                          # the chunk loop's forward alone
@@ -940,34 +949,15 @@ def dims(value):
     return [len(value)] + dims(value[0])
 
 
-def shape_failure(name, model, inputs, state):
-    """A FAIL line if step_backward's outputs are of the wrong shapes."""
-    cache = model.step_forward(inputs[0], state)[1]
-    zero = model.zero_state()
-    got = [dims(out) for out in model.step_backward(
-        [0.0] * len(model.W[0]), zero, cache, transpose(model.W))]
-    want = [[len(model.b)], [len(model.b)], dims(zero)]
-    if got != want:
-        got, want = (", ".join("×".join(map(str, d)) or "a number"
-                               for d in shapes) for shapes in (got, want))
-        return (f"FAIL {name}: step_backward returns outputs of {got}; they "
-                f"should be {want} (da, dWh, the state's gradient): is a "
-                f"matrix the wrong way round, W for Wᵀ?")
-
-
 def check_cell(name, table=True):
     """(failures as lines, the worst relative error) of one cell; with
     table, print each parameter's row and check the loss too."""
     model, inputs, targets, state = random_problem(name, *(
         CHECK_SIZES[k] for k in ("vocab", "hidden", "length")),
         random.Random(CHECK_SIZES["seed"]))           # the fixed problem
-    wrong_shape = shape_failure(name, model, inputs, state)
-    if wrong_shape:
-        return [wrong_shape], math.inf
     failures, errors = [], gradient_errors(model, inputs, targets, state)
     for p, (worst, at, backprop, numeric, blocks) in errors.items():
-        rows = rows_of(getattr(model, p))
-        shape = f"{len(rows)}×{len(rows[0])}" if p in "UWV" else len(rows[0])
+        shape = "×".join(map(str, dims(getattr(model, p))))
         verdict = "ok" if worst <= CHECK_TOLERANCE else "FAIL"
         if table:
             print(f"{name if p == 'U' else '':<5} {p:<9} {shape:<7} "
@@ -992,35 +982,30 @@ def check_cell(name, table=True):
                                 "ok" if e <= CHECK_TOLERANCE else "FAIL")
                                 for gate, e in zip(BLOCKS[name], (
                                     one if within else errors)[p][4])))
-    if table:
-        failures += check_loss(name, model, inputs, targets, state)
+    if table:                                # the loss against CHECK_LOSS
+        loss = model.loss_and_gradients(inputs, targets, state)[0]
+        recorded = CHECK_LOSS[name]
+        ok = abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
+        print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}"
+              f"  {'ok' if ok else 'FAIL'}")
+        failures += [] if ok else [
+            f"FAIL {name} forward: the loss is {loss!r} nats, not the "
+            f"recorded {recorded!r}; if you changed the {name} cell on "
+            f"purpose and its gradients pass, set CHECK_LOSS[{name!r}] = "
+            f"{loss!r} in the file"]
     return failures, max(e[0] for e in errors.values())
-
-
-def check_loss(name, model, inputs, targets, state):
-    """Print the loss against CHECK_LOSS; return the failure, if any."""
-    loss = model.loss_and_gradients(inputs, targets, state)[0]
-    recorded = CHECK_LOSS[name]
-    ok = abs(loss - recorded) <= 1e-12 * max(1.0, abs(recorded))
-    print(f"{'':<5} {'forward':<9} loss {loss!r}, recorded {recorded!r}  "
-          f"{'ok' if ok else 'FAIL'}")
-    return [] if ok else [
-        f"FAIL {name} forward: the loss is {loss!r} nats, not the recorded "
-        f"{recorded!r}; if you changed the {name} cell on purpose and its "
-        f"gradients pass, set CHECK_LOSS[{name!r}] = {loss!r} in the file"]
 
 
 def check_one(name, table=True):
     """check_cell; an exception is a FAIL line naming the cell's line."""
     try:
         return check_cell(name, table)
-    except UserError as e:                           # a gradient's shape
+    except UserError as e:                           # a wrong shape
         return [f"FAIL {name}: {e}"], math.inf
     except Exception as e:
-        frames = traceback.extract_tb(e.__traceback__)
-        own = [f for f in frames if f.name in ("step_forward",
-                                               "step_backward")]
-        f = (own or frames)[-1]
+        tb = traceback.extract_tb(e.__traceback__)
+        own = [f for f in tb if f.name in ("step_forward", "step_backward")]
+        f = (own or tb)[-1]
         return [f"FAIL {name}: {type(e).__name__}: {e} (line {f.lineno}, in "
                 f"{f.name}: {f.line})" + ("" if own else "; check the shapes "
                 "that step_forward and step_backward return")], math.inf
@@ -1032,14 +1017,13 @@ def run_check(names, ignored=()):
     if ignored:
         print(f"notice: --check uses its own fixed problem and ignores "
               f"{', '.join(ignored)}")
-    print(f"--check: each cell on a fixed problem (vocab "
-          f"{CHECK_SIZES['vocab']}, hidden {CHECK_SIZES['hidden']}, "
-          f"{CHECK_SIZES['length']} characters,\na non-zero start state). "
-          f"Every gradient entry from backprop against a central\n"
-          f"difference: the worst relative error, which passes at <= "
-          f"{CHECK_TOLERANCE:g} (2 means\nopposite signs); then the loss "
-          f"against the value recorded in CHECK_LOSS.\n\n"
-          f"cell  parameter shape   worst relative error")
+    print("--check: each cell on a fixed problem (vocab {vocab}, hidden "
+          "{hidden}, {length} characters,\na non-zero start state). Every "
+          "gradient entry from backprop against a central\ndifference: the "
+          "worst relative error, which passes at <= {tolerance:g} (2 means\n"
+          "opposite signs); then the loss against the value recorded in "
+          "CHECK_LOSS.\n\ncell  parameter shape   worst relative error"
+          .format(**CHECK_SIZES, tolerance=CHECK_TOLERANCE))
     for name in names:
         lines, _ = check_one(name)
         if lines and not lines[0].startswith(f"FAIL {name} "):
@@ -1047,12 +1031,10 @@ def run_check(names, ignored=()):
         failures += lines
         failed += [name] if lines else []
     print("\n".join(failures))
-    took = f"{time.monotonic() - start:.1f} s"
-    if failed:
-        print(f"check failed: {', '.join(failed)} ({took})")
-        return 1
-    print(f"all passed: {', '.join(names)} ({took})")
-    return 0
+    print(f"check failed: {', '.join(failed)}" if failed else
+          f"all passed: {', '.join(names)}",
+          f"({time.monotonic() - start:.1f} s)")
+    return 1 if failed else 0
 
 
 def check_before_training(name):
@@ -1073,12 +1055,11 @@ def blanked(text, names):
     """text with each named cell's step_backward body, not its docstring,
     replaced by raise NotImplementedError; every other byte kept."""
     lines, cells = text.split("\n"), {cell_class(n).__name__ for n in names}
-    for node in sorted((node for klass in ast.parse(text).body
-                        if getattr(klass, "name", "") in cells
-                        for node in klass.body
-                        if getattr(node, "name", "") == "step_backward"),
-                       key=lambda node: -node.lineno):   # from the end up
-        lines[node.body[0].end_lineno:node.end_lineno] = [
+    for node in reversed([node for klass in ast.parse(text).body
+                          if getattr(klass, "name", "") in cells
+                          for node in klass.body
+                          if getattr(node, "name", "") == "step_backward"]):
+        lines[node.body[0].end_lineno:node.end_lineno] = [   # last first
             "        # Your code here, from the docstring's shapes. Check "
             "it with", "        # --check; grading takes this function "
             "alone, so keep any", "        # helper inside it.",
@@ -1087,13 +1068,13 @@ def blanked(text, names):
 
 
 def this_file(flag):
-    """This file's path and bytes, which flag needs."""
+    """This file's path and text, which flag needs."""
     path = globals().get("__file__")
     if not path or not os.path.isfile(path):
         raise UserError(f"{flag} reads this file, which has no path here (a "
                         f"notebook cell or a browser tab): run python "
                         f"rnn_from_scratch.py {flag} ... where it is on disk")
-    with open(path, "rb") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         return path, f.read()
 
 
@@ -1104,13 +1085,13 @@ def run_exercise(cmd):
     if name not in CELLS:
         raise UserError(f"--exercise must be one of rnn, gru, lstm, got "
                         f"{cmd.args.exercise!r}")
-    path, data = this_file("--exercise")
+    path, text = this_file("--exercise")
     root, ext = os.path.splitext(path)
     out = f"{root}_{name}_exercise{ext}"
     if os.path.exists(out):
         raise UserError(f"{out} exists; --exercise never overwrites a file: "
                         f"move it away first")
-    write_atomically(out, blanked(data.decode("utf-8"), [name]))
+    write_atomically(out, blanked(text, [name]))
     print(f"wrote {out}: {cell_class(name).__name__}.step_backward is blank "
           f"for the student to write; --check there fails for the {name} "
           f"until it is right")
@@ -1156,10 +1137,9 @@ def grade_job(name, rng, count=3):
                 row[:] = [rng.uniform(-1.0, 1.0) for _ in row]
             steps.append([[rng.uniform(-1.0, 1.0) for _ in range(hidden)],
                           d_next, cache, transpose(model.W)])
-        problems.append({"params": {p: getattr(model, p)
-                                    for p in PARAM_NAMES},
-                         "inputs": inputs, "targets": targets,
-                         "state": state, "steps": steps})
+        problems.append(dict(inputs=inputs, targets=targets, state=state,
+                             steps=steps, params={p: getattr(model, p)
+                                                  for p in PARAM_NAMES}))
     return json.loads(json.dumps({"cell": name, "problems": problems}))
 
 
@@ -1169,8 +1149,7 @@ def grade_run(job):
     for problem in job["problems"]:
         params = problem["params"]
         model = CELLS[job["cell"]](len(params["c"]), len(params["V"][0]))
-        for p in PARAM_NAMES:
-            setattr(model, p, params[p])
+        vars(model).update(params)                   # its weights
         numbers += [list(model.step_backward(*args))
                     for args in problem["steps"]]
         numbers.append(model.loss_and_gradients(
@@ -1200,13 +1179,10 @@ def grade_error(got, want):
         want, got = list(want.values()), (list(got.values()) if isinstance(
             got, dict) and got.keys() == want.keys() else None)
     if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            return math.inf
-        return max([grade_error(g, w) for g, w in zip(got, want)],
-                   default=0.0)
-    if type(got) not in (int, float):
-        return math.inf
-    error = relative_error(got, want)
+        return max(map(grade_error, got, want), default=0.0) if isinstance(
+            got, list) and len(got) == len(want) else math.inf
+    error = relative_error(got, want) if type(got) in (int, float) else \
+        math.inf
     return error if error == error else math.inf     # NaN: inf
 
 
@@ -1231,8 +1207,7 @@ def definitions(tree, lines):
             parts = [(part, node.name + ".") for part in node.body
                      if last[node.name] is node]     # the class Python keeps
         for part, within in parts:
-            start = min([d.lineno for d in getattr(
-                part, "decorator_list", [])] + [part.lineno])
+            start = (getattr(part, "decorator_list", None) or [part])[0].lineno
             found[within + (getattr(part, "name", None) or lines[
                 start - 1].strip().split(" = ")[0][:40])] = (
                 "\n".join(lines[start - 1:part.end_lineno]), [part])
@@ -1262,61 +1237,57 @@ def flagged(func, source, want):
                   and (s.is_declared_global() or s.get_name() not in ALLOWED)}
     for n in ast.walk(func):
         flags |= {f"import {a.name}" for a in getattr(n, "names", [])
-                  if isinstance(a, ast.alias) and (a.name, getattr(
-                      n, "module", None)) not in (("math", None),
-                                                  (a.name, "math"))}
+                  if isinstance(a, ast.alias)
+                  and (getattr(n, "module", None) or a.name) != "math"}
         if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
             flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
         flags |= {v for _, v in ast.iter_fields(n) for v in (
             v if isinstance(v, list) else [v]) if "__" in str(v)}
     args = func.args
-    return sorted(flags) + ["decorator"] * bool(func.decorator_list) + [
-        "default"] * bool(args.defaults or any(args.kw_defaults)) + [
-        "annotation"] * bool(func.returns or any(getattr(
-            a, "annotation", None) for a in ast.walk(args))) + [
-        "parameters"] * bool(len(args.args) != len(want.args.args) or
-                             args.posonlyargs or args.kwonlyargs or
-                             args.vararg or args.kwarg)
+    return sorted(flags) + [flag for flag, found in (
+        ("decorator", func.decorator_list),
+        ("default", args.defaults or any(args.kw_defaults)),
+        ("annotation", func.returns or any(getattr(a, "annotation", None)
+                                           for a in ast.walk(args))),
+        ("parameters", len(args.args) != len(want.args.args) or
+         args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg))
+        if found]
 
 
 def grade_file(path, data, g):
-    """(verdict, worst error, what went wrong); g.changed and g.flags."""
+    """(verdict, worst error, what went wrong) as text; g.changed, g.flags."""
     cell = cell_class(g.name).__name__
     try:
         if isinstance(data, OSError):
             raise data
-        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-        lines = data.decode(encoding).replace("\r\n", "\n").replace(
-            "\r", "\n").split("\n")                  # as Python reads it
-        tree = ast.parse("\n".join(lines), path)
+        text = importlib.util.decode_source(data)    # as Python reads it
+        tree, lines = ast.parse(text, path), text.split("\n")
     except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError too
-        return "MISSING", None, f"does not parse: {e.msg}, line {e.lineno}" \
+        return "MISSING", "", f"does not parse: {e.msg}, line {e.lineno}" \
             if isinstance(e, SyntaxError) else f"cannot read it: {e}"
     theirs, answer = definitions(tree, lines), f"{cell}.step_backward"
     classes = [c for c in tree.body if getattr(c, "name", "") == cell]
-    mine = g.mine
-    g.changed = [k for k in sorted(set(mine) | set(theirs)) if not (
-        k == answer or k in mine and k in theirs and (mine[k][0] == theirs[
-            k][0] or [tree_data(n) for n in mine[k][1]] == [
+    g.changed = [k for k in sorted(set(g.mine) | set(theirs)) if not (
+        k == answer or k in g.mine and k in theirs and (g.mine[k][0] == theirs[
+            k][0] or [tree_data(n) for n in g.mine[k][1]] == [
             tree_data(n) for n in theirs[k][1]]))] + [   # not only layout
         f"{k} defined {n} times" for k, n in [(cell, len(classes)), (
             answer, sum(getattr(p, "name", "") == "step_backward" for p in
                         classes[-1].body) if classes else 0)] if n > 1]
     func = theirs.get(answer, ("", [None]))[1][0]
     if not isinstance(func, ast.FunctionDef):
-        return "MISSING", None, f"no {answer}"
-    start = min([d.lineno for d in func.decorator_list] + [func.lineno])
-    source = "\n" * (start - 2) + "if 1:\n" + "\n".join(
-        lines[start - 1:func.end_lineno])            # at its line numbers
+        return "MISSING", "", f"no {answer}"
+    start = (func.decorator_list or [func])[0].lineno  # decorators first
+    source = "\n" * (start - 2) + "if 1:\n" + theirs[answer][0]  # at its lines
     g.flags = flagged(func, source, g.mine[answer][1][0])
     result = run_submission(dict(g.job, source=source))
     if result is None:
-        return "TIMEOUT", None, f"over {GRADE_SECONDS} s"
+        return "TIMEOUT", "", f"over {GRADE_SECONDS} s"
     if "crash" in result:
         at = result.get("line")
         at = f"line {at}: {lines[at - 1].strip()}" if at in range(
             1, len(lines) + 1) else "?"
-        return "CRASH", None, f"{result['crash']} ({at})"
+        return "CRASH", "", f"{result['crash']} ({at})"
     worst = grade_error(result.get("numbers"), g.reference)
     why = ("outputs of the wrong shape, or not numbers" if worst == math.inf
            else wrong_parts(result["numbers"], g.reference)
@@ -1325,7 +1296,7 @@ def grade_file(path, data, g):
            "itself: this file's function, but for names and layout" if
            same_answer(func, g.mine[answer][1][0]) else "")
     return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if
-            worst > GRADE_EXACT else "PASS", worst, why)
+            worst > GRADE_EXACT else "PASS", f"{worst:.1e}", why)
 
 
 def wrong_parts(got, want):
@@ -1352,6 +1323,7 @@ def run_submission(job):
             k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
+    subreaper(True)              # before it has its job: what escapes is ours
     try:
         child.communicate(marshal.dumps((job.pop("code"), job)),
                           timeout=GRADE_SECONDS)
@@ -1371,6 +1343,7 @@ def run_submission(job):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
                     os.waitpid(pid, 0)
+        subreaper(False)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -1383,7 +1356,7 @@ def regular_file(path, limit=2 ** 20):
             size = os.fstat(fd)
             if not stat.S_ISREG(size.st_mode) or size.st_size > limit:
                 raise OSError(f"not a regular file of at most {limit} bytes")
-            return f.read()
+            return f.read(limit)             # though it grow meanwhile
     except OSError as e:
         return e
 
@@ -1419,13 +1392,13 @@ def files_in(folders):
 
 
 def grade_one(path, data, g):
-    """A row: grade_file under a catch-all, and the files it touched."""
+    """A row of text: grade_file under a catch-all, and the files touched."""
     print(f"grading {path!r}", flush=True)           # a hang names its file
     before, g.changed, g.flags = files_in(g.folders), [], []
     try:
         row = [path, *grade_file(path, data, g)]
     except Exception as e:                           # the grader's own fault
-        row = [path, "CRASH", None, f"cannot grade it: {type(e).__name__}: "
+        row = [path, "CRASH", "", f"cannot grade it: {type(e).__name__}: "
                f"{e}"]
     after = files_in(g.folders)
     touched = {p for p in set(before) | set(after)
@@ -1440,22 +1413,24 @@ def grade_one(path, data, g):
     if os.path.abspath(g.path) in touched:           # put back
         with contextlib.suppress(UserError, OSError):
             os.makedirs(here, exist_ok=True)         # its folder moved away
-            write_atomically(g.path, g.own.decode("utf-8"))
+            write_atomically(g.path, g.text)
             os.chmod(g.path, g.mode)
-    return row + [g.changed, g.flags, sorted(map(os.path.relpath, touched))]
+    row += ["; ".join(g.changed), " ".join(g.flags),
+            " ".join(sorted(map(os.path.relpath, touched)))]
+    return ["".join(c if c.isprintable() else repr(c)[1:-1] for c in cell)
+            for cell in row]                         # one line each: "\\n"
 
 
 def run_grade(cmd):
     """--grade CELL FILE...: a row per submission, as a table and as
     grades.csv (an earlier one kept as grades.old.csv)."""
-    name, *paths = cmd.args.grade
-    name = name.lower()
+    name, paths = cmd.args.grade[0].lower(), cmd.args.grade[1:]
     if name not in CELLS or not paths:
         raise UserError(f"--grade takes a cell (rnn, gru or lstm) and the "
                         f"files to grade, got {' '.join(cmd.args.grade)!r}")
     seed = cmd.s.seed if "--seed" in cmd.typed else random.SystemRandom(
         ).randrange(10 ** 6)
-    path, own = this_file("--grade")
+    path, text = this_file("--grade")
     print(f"grading {name} on fresh problems, seed {seed} (--seed {seed} "
           f"grades on the same problems again); a child process per file, "
           f"{GRADE_SECONDS} s each, no sandbox")
@@ -1466,42 +1441,30 @@ def run_grade(cmd):
         raise UserError(f"this copy's own {cell_class(name).__name__}"
                         f".step_backward does not run ({type(e).__name__}: "
                         f"{e}): grade from your original, unedited copy")
-    text = own.decode("utf-8")
     g = types.SimpleNamespace(
-        name=name, reference=reference, path=path, own=own, job=dict(
+        name=name, reference=reference, path=path, text=text, job=dict(
             job, code=compile(blanked(text, CELLS), "<grader>", "exec")),
         mine=definitions(ast.parse(text), text.split("\n")),
         mode=os.stat(path).st_mode, folders={os.path.dirname(
             os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
     files = [regular_file(os.path.realpath(p)) for p in paths + ["grades.csv"]]
-    subreaper(True)                                  # all read, then run
-    try:
-        rows = [grade_one(p, data, g) for p, data in zip(paths, files)]
-    finally:
-        subreaper(False)
     table = [["file", "verdict", "worst error", "what went wrong",
               "definitions changed", "names flagged", "files changed"]] + [
-        [path, verdict, "" if worst is None else f"{worst:.1e}", why,
-         "; ".join(changed), " ".join(flags), " ".join(touched)]
-        for path, verdict, worst, why, changed, flags, touched in rows]
-    table = [["".join(c if c.isprintable() else repr(c)[1:-1] for c in str(
-        cell)) for cell in row] for row in table]   # one line each: "\\n"
+        grade_one(p, data, g) for p, data in zip(paths, files)]  # all read
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
-    widths = [max(len(row[i]) for row in shown) for i in range(7)]
+    widths = [max(map(len, column)) for column in zip(*shown)]
     for row in shown:
-        print("  ".join(cell.ljust(width) for cell, width in
-                        zip(row, widths)).rstrip())
+        print("  ".join(map(str.ljust, row, widths)).rstrip())
     out, old = io.StringIO(), files[-1]
-    kept = isinstance(old, bytes)
     csv.writer(out).writerows([["'" * cell.startswith(tuple("=+-@")) + cell
                                 for cell in row] + [cell] for row, cell in
-                               zip(table, ["seed"] + [seed] * len(rows))])
-    if kept:                                         # as the model file
+                               zip(table, ["seed"] + [seed] * len(paths))])
+    if isinstance(old, bytes):                       # as the model file
         write_atomically("grades.old.csv", old.decode("utf-8", "replace"))
     write_atomically("grades.csv", out.getvalue())
     print("wrote grades.csv" + " (the earlier one is now grades.old.csv)"
-          * kept)
+          * isinstance(old, bytes))
     return 0
 
 
