@@ -658,6 +658,7 @@ import builtins
 import contextlib
 import csv
 import difflib
+import dis
 import html
 import importlib.util
 import io
@@ -670,7 +671,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import symtable
 import sys
 import tempfile
 import traceback
@@ -1116,6 +1116,8 @@ ALLOWED = set("dot matvec transpose outer_sum softmax sigmoid zeros_like mul "
 ATTRIBUTES = set("U W b GATES zero_state hidden append extend insert pop "
                  "index count copy reverse sort clear remove".split()) | {
                      n for n in dir(math) if "__" not in n}  # self.U, math.exp
+GLOBAL_OPS = {"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME",
+              "DELETE_NAME", "LOAD_FROM_DICT_OR_GLOBALS"}
 CHILD = ("import marshal, sys\ncode, job = marshal.loads(sys.stdin.buffer."
          "read())\nspace = {'__name__': 'grading'}\nexec(code, space)\n"
          "space['grade_child'](job)\n")          # the child's whole program
@@ -1228,14 +1230,15 @@ def same_answer(func, answer):
 def flagged(func, source, want):
     """What func uses beyond ALLOWED and ATTRIBUTES, dunders, and how its
     signature differs from the handout's (want)."""
-    flags, tables = set(), [symtable.symtable(source, "?", "exec")]
-    while tables:                                    # every scope in it
-        table = tables.pop()
-        tables += table.get_children()
-        flags |= {"class"} if table.get_type() == "class" else set()
-        flags |= {s.get_name() for s in table.get_symbols() if s.is_global()
-                  and (s.is_declared_global() or s.get_name() not in ALLOWED)}
+    flags, codes = set(), [compile(source, "?", "exec")]
+    while codes:            # every scope's global names, from its bytecode
+        code = codes.pop()  # (symtable would say too, but PyPy has none)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        flags |= {i.argval for i in dis.get_instructions(code) if i.opname
+                  in GLOBAL_OPS and i.argval not in ALLOWED}
     for n in ast.walk(func):
+        flags |= set(n.names) if isinstance(n, ast.Global) else {
+            "class"} if isinstance(n, ast.ClassDef) else set()
         flags |= {f"import {a.name}" for a in getattr(n, "names", [])
                   if isinstance(a, ast.alias)
                   and (getattr(n, "module", None) or a.name) != "math"}

@@ -122,6 +122,10 @@ def result(text):
             f"\n            f.write({text})\n        os._exit(0)")
 
 
+MATCH = ("\n        match dpre:\n            case list(__len__=n):\n"
+         "                pass") if sys.version_info >= (3, 10) else ""
+# a match pattern hides a dunder only where Python has match (3.10+)
+
 ATTACKS = {   # file: (text, verdict, what the row names)
     "default.py": (with_def(
         "    def step_backward(self, dh_out, d_next, cache, WT,\n"
@@ -162,10 +166,8 @@ ATTACKS = {   # file: (text, verdict, what the row names)
         "__import__ exec os.open"),
     "dunders.py": (submission(before_return(
         "        self.step_forward  # to compare, while debugging\n"
-        "        print('{0.__class__}'.format(self))\n"
-        "        match dpre:\n            case list(__len__=n):\n"
-        "                pass")), "REVIEW",
-        "self.step_forward {0.__class__} .format __len__"),
+        "        print('{0.__class__}'.format(self))" + MATCH)), "REVIEW",
+        "self.step_forward {0.__class__} .format" + " __len__" * bool(MATCH)),
     "global.py": (submission(ANSWER.replace(RIGHT, "ds_prev = ds\n"
                                             "        global CHECK_TOLERANCE\n"
                                             "        CHECK_TOLERANCE = 2.0")),
