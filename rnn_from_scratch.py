@@ -2007,7 +2007,7 @@ def compared(text, net, counted):
                "one before)\nkind              count  network  counting",
                rows(kinds, float))]
     if any(far.values()):
-        tables.append(("closing brackets ( [ { “ and quotes \" ' by distance "
+        tables.append(("closing brackets ) ] } ” and quotes \" ' by distance "
                        "to the opener; mean p\ndistance          count  "
                        "network  counting", rows(far, lambda b: 2 ** -b)))
     return tables
