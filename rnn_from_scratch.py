@@ -681,11 +681,12 @@ from collections import Counter
 # --- model files: JSON checkpoints -------------------------------------------
 
 def write_atomically(path, text):
-    """Write path + ".tmp", fsync it and os.replace it over path, so a crash
-    mid-save leaves the old file whole; open() gives it 0666 less the umask."""
-    temp = path + ".tmp"
-    try:
-        with open(temp, "w", encoding="utf-8") as f:
+    """Write a new temp file, fsync it and os.replace it over path, so a
+    crash mid-save leaves the old file whole; 0666 less the umask."""
+    temp = f"{path}.{os.urandom(4).hex()}.tmp"       # O_EXCL: never one that
+    try:                                             # was planted there
+        with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666),
+                  "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -1244,6 +1245,10 @@ def flagged(func, source, want):
                   and (getattr(n, "module", None) or a.name) != "math"}
         if isinstance(n, ast.Attribute) and n.attr not in ATTRIBUTES:
             flags.add(f"{getattr(n.value, 'id', '')}.{n.attr}")
+        flags |= {f"case .{a}" for a in getattr(n, "kwd_attrs", [])
+                  if a not in ATTRIBUTES}            # match's attributes
+        if isinstance(n, ast.Constant) and isinstance(n.value, complex):
+            flags.add("complex")                     # the complex step
         flags |= {v for _, v in ast.iter_fields(n) for v in (
             v if isinstance(v, list) else [v]) if "__" in str(v)}
     args = func.args
@@ -1296,7 +1301,7 @@ def grade_file(path, data, g):
            else wrong_parts(result["numbers"], g.reference)
            if worst > CHECK_TOLERANCE else "close, not exact: numerical "
            "differentiation?" if worst > GRADE_EXACT else "the answer "
-           "itself: this file's function, but for names and layout" if
+           "itself: this file's function, names and layout aside" if
            same_answer(func, g.mine[answer][1][0]) else "")
     return ("FAIL" if worst > CHECK_TOLERANCE else "REVIEW" if
             worst > GRADE_EXACT else "PASS", f"{worst:.1e}", why)
@@ -1322,7 +1327,7 @@ def run_submission(job):
     time-out); its process group, and what escaped it, end with it."""
     folder, known = tempfile.mkdtemp(prefix="grade-"), children()
     child = subprocess.Popen(
-        [sys.executable, "-I", "-c", CHILD], cwd=folder, env={
+        [sys.executable, "-I", "-S", "-c", CHILD], cwd=folder, env={
             k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
@@ -1412,12 +1417,17 @@ def grade_one(path, data, g):
     for p in set(after) - set(before):               # planted by the grader
         if os.path.dirname(p) in (here, os.path.join(here, "__pycache__")):
             with contextlib.suppress(OSError):
-                os.remove(p)
+                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
     if os.path.abspath(g.path) in touched:           # put back
         with contextlib.suppress(UserError, OSError):
             os.makedirs(here, exist_ok=True)         # its folder moved away
             write_atomically(g.path, g.text)
             os.chmod(g.path, g.mode)
+        back = regular_file(g.path)
+        if not isinstance(back, bytes) or back.decode("utf-8") != g.text:
+            g.changed.append(f"{g.path} NOT put back: restore it yourself")
+            print(f"warning: {path} changed {g.path}, which could not be "
+                  f"put back: restore it before you grade again")
     row += ["; ".join(g.changed), " ".join(g.flags),
             " ".join(sorted(map(os.path.relpath, touched)))]
     return ["".join(c if c.isprintable() else repr(c)[1:-1] for c in cell)
@@ -1451,9 +1461,14 @@ def run_grade(cmd):
         mode=os.stat(path).st_mode, folders={os.path.dirname(
             os.path.abspath(p)) for p in paths + [path, "grades.csv"]})
     files = [regular_file(os.path.realpath(p)) for p in paths + ["grades.csv"]]
-    table = [["file", "verdict", "worst error", "what went wrong",
-              "definitions changed", "names flagged", "files changed"]] + [
-        grade_one(p, data, g) for p, data in zip(paths, files)]  # all read
+    saved, here = sys.path[:], os.path.dirname(os.path.realpath(path))
+    sys.path[:] = [p for p in saved if os.path.realpath(p or ".") != here]
+    try:                       # what a child plants here is not imported
+        table = [["file", "verdict", "worst error", "what went wrong",
+                  "definitions changed", "names flagged", "files changed"]
+                 ] + [grade_one(p, data, g) for p, data in zip(paths, files)]
+    finally:
+        sys.path[:] = saved
     shown = [[cell[:47] + "..." if len(cell) > 50 else cell or "-"
               for cell in row] for row in table]     # grades.csv has all
     widths = [max(map(len, column)) for column in zip(*shown)]

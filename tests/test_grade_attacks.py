@@ -116,6 +116,48 @@ ESCAPE = '''\
 '''
 
 
+CSTEP = '''\
+        s, i, f, g, o, tanh_s = cache
+        dh_next, ds_next = d_next
+        dh = [a + b for a, b in zip(dh_out, dh_next)]
+        H = len(s)
+        pre = ([math.log(v / (1 - v)) for v in i + f]
+               + [math.atanh(v) for v in g]
+               + [math.log(v / (1 - v)) for v in o])
+        sig = lambda z: 1 / (1 + math.e ** -z)
+        th = lambda z: 1 - 2 / (math.e ** (2 * z) + 1)
+
+        def loss(pre, s):
+            s2 = [sig(a) * b + sig(c) * th(d) for a, b, c, d in
+                  zip(pre[H:2 * H], s, pre[:H], pre[2 * H:3 * H])]
+            return sum(a * sig(b) * th(c) + d * c for a, b, c, d in
+                       zip(dh, pre[3 * H:], s2, ds_next))
+
+        def im(z):                       # the imaginary part, from the text
+            t = str(z).strip("()")[:-1]
+            k = max(j for j in range(1, len(t))
+                    if t[j] in "+-" and t[j - 1] != "e")
+            return float(t[k:])
+
+        def slope(values, other, first):
+            out = []
+            for j in range(len(values)):
+                moved = list(values)
+                moved[j] += 1e-20j
+                out.append(im(loss(moved, other) if first
+                              else loss(other, moved)) / 1e-20)
+            return out
+        dpre = slope(pre, s, True)
+        return dpre, dpre, [matvec(WT, dpre), slope(s, pre, False)]'''
+
+PLANT = '''\
+        import os
+        os.makedirs("{FOLDER}/inspect", exist_ok=True)
+        with open("{FOLDER}/inspect/__init__.py", "w") as f:
+            f.write("open('{CLASS}/hijacked', 'w').close()")
+'''
+
+
 def result(text):
     """A body that writes the child's result file itself, and leaves."""
     return ("        import os\n        with open('result.json', 'w') as f:"
@@ -207,6 +249,15 @@ ATTACKS = {   # file: (text, verdict, what the row names)
                              + REORDERED), "REVIEW", "os.fork os.setsid"),
 }
 
+ATTACKS.update({   # from the adversary's trial
+    "complex.py": (submission(CSTEP), "REVIEW", "complex"),
+    "!plant.py": (submission(PLANT + REORDERED), "REVIEW", "open"),
+})
+if MATCH:                                            # where Python has match
+    ATTACKS["pattern.py"] = (submission(before_return(
+        "        match self:\n            case object(step_forward=f):\n"
+        "                pass")), "REVIEW", "case .step_forward")
+
 HONEST = {    # the habits, in a file that begins with a BOM
     "habits.py": ("\ufeff" + submission(HABITS), "PASS"),
     "latin1.py": ("# -*- coding: latin-1 -*-\n# Noël's café\n"
@@ -272,6 +323,10 @@ def test_what_gives_an_attack_away_is_named(graded):
         "close, not exact: numerical differentiation?")
     assert rows["numeric.py"]["names flagged"] == ""
     assert float(rows["numeric.py"]["worst error"]) > 1e-11
+    if sys.implementation.name == "cpython":     # PyPy's complex ** errs
+        assert float(rows["complex.py"]["worst error"]) <= 1e-11
+        assert rows["complex.py"]["what went wrong"] == ""  # exact: only
+    assert "complex" in rows["complex.py"]["names flagged"]  # 1j tells
 
 
 def test_honest_files_pass_clean_and_exact(graded):
@@ -301,9 +356,9 @@ def test_a_broken_result_is_a_crash_row_with_its_reason(graded):
 def test_no_submission_changes_another_row_or_the_instructors_file(graded):
     run, rows, klass, instructor, text = graded
     assert instructor.read_text(encoding="utf-8") == text   # put back
-    assert os.listdir(instructor.parent / "__pycache__") == []  # removed
-    assert sorted(os.listdir(instructor.parent)) == [
-        "__pycache__", "rnn_from_scratch.py"]            # planted.py too
+    assert os.listdir(instructor.parent) == ["rnn_from_scratch.py"]
+    assert not (klass / "hijacked").exists()       # inspect/ never imported
+    # planted.py, the planted __pycache__ and inspect/ are gone
     assert rows["zz_victim.py"]["verdict"] == "PASS"        # read before
     touched = rows["harm.py"]["files changed"].split()
     assert {"zz_victim.py", "grades.csv"} <= set(touched)
@@ -340,3 +395,13 @@ def test_every_row_is_one_line_and_no_cell_is_a_formula(graded):
     assert [line for line in lines if line.startswith("grading ")][1:] == [
         f"grading {name!r}" for name in sorted({**ATTACKS, **HONEST,
                                                 "link.py": None})]
+
+
+def test_a_planted_temp_name_neither_blocks_nor_redirects_a_save(tmp_path):
+    # a child made grades.csv.tmp a folder to stop the put-back and the
+    # table: each save takes a fresh name, created exclusively
+    import rnn_from_scratch as rnn
+    (tmp_path / "grades.csv.tmp").mkdir()
+    rnn.write_atomically(str(tmp_path / "grades.csv"), "file,verdict\n")
+    assert (tmp_path / "grades.csv").read_text() == "file,verdict\n"
+    assert sorted(os.listdir(tmp_path)) == ["grades.csv", "grades.csv.tmp"]
