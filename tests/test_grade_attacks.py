@@ -116,14 +116,7 @@ ESCAPE = '''\
 '''
 
 
-CSTEP = '''\
-        s, i, f, g, o, tanh_s = cache
-        dh_next, ds_next = d_next
-        dh = [a + b for a, b in zip(dh_out, dh_next)]
-        H = len(s)
-        pre = ([math.log(v / (1 - v)) for v in i + f]
-               + [math.atanh(v) for v in g]
-               + [math.log(v / (1 - v)) for v in o])
+CSTEP = NUMERIC[:NUMERIC.index("\n\n")] + '''   # its pre, then:
         sig = lambda z: 1 / (1 + math.e ** -z)
         th = lambda z: 1 - 2 / (math.e ** (2 * z) + 1)
 
