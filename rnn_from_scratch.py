@@ -601,8 +601,7 @@ def diverged(iteration, why, s):
     """The error for a run whose loss or weights blew up."""
     return UserError(f"training diverged at iteration {iteration} ({why}): "
                      f"the learning rate {s.learning_rate:g} is too high; "
-                     f"try {s.learning_rate / 10:g} or less (0.01-0.2 "
-                     f"usually works)")
+                     f"try {s.learning_rate / 10:g} or less")
 
 
 def train_and_sample(s=None, model=None, run=None, after_update=None):
